@@ -1,0 +1,86 @@
+"""A deterministic CLIP tokenizer built offline from a word list.
+
+The tiny CLIPs this package builds (tests, benchmarks, the embedded default) need a tokenizer that
+exists without the Hub. :func:`build_clip_tokenizer` writes a standard CLIP byte-level BPE
+(``vocab.json`` + ``merges.txt`` semantics, served by :class:`transformers.CLIPTokenizer`) whose
+ids depend only on the word list, never on hashing or thread order:
+
+* every one of the 256 byte symbols is in the vocabulary, alone and with the end-of-word marker, so
+  no input is ever out of vocabulary (the unknown token is never produced, and in particular an
+  unknown word can never turn into ``<|endoftext|>`` and end the prompt early);
+* each listed word gets left-to-right merges, so listed words (almost always) become one token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from transformers import CLIPTokenizer
+
+BOS_TOKEN = "<|startoftext|>"
+EOS_TOKEN = "<|endoftext|>"
+END_OF_WORD = "</w>"
+
+
+def _byte_symbols() -> list[str]:
+    """The 256 printable stand-ins GPT-2 / CLIP byte-level BPE uses for raw bytes, in byte order."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    codes, extra = [], 0
+    for byte in range(256):
+        if byte in printable:
+            codes.append(byte)
+        else:
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(c) for c in codes]
+
+
+def _encode_word(word: str) -> str:
+    symbols = _byte_symbols()
+    return "".join(symbols[b] for b in word.encode("utf-8"))
+
+
+def build_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CLIPTokenizer:
+    """Build a CLIP BPE tokenizer whose vocabulary holds every byte plus ``words`` as whole tokens.
+
+    Args:
+        words: words to make single tokens (lower-cased; order and duplicates do not matter).
+        model_max_length: the text context length of the CLIP the tokenizer serves.
+
+    Returns:
+        A :class:`transformers.CLIPTokenizer`: ``<|startoftext|>`` is id 0, ``<|endoftext|>`` id 1
+        (also the padding token), byte symbols follow, then merged pieces.
+    """
+    vocab: dict[str, int] = {BOS_TOKEN: 0, EOS_TOKEN: 1}
+    for symbol in _byte_symbols():
+        vocab.setdefault(symbol, len(vocab))
+    for symbol in _byte_symbols():
+        vocab.setdefault(symbol + END_OF_WORD, len(vocab))
+
+    merges: list[tuple[str, str]] = []
+    seen_merges: set[tuple[str, str]] = set()
+    # Longest words first: their merges rank before the shorter words' merges they contain, so
+    # "this" still becomes one token when "is" is also a word.
+    for word in sorted({w.lower() for w in words if w and not w.isspace()}, key=lambda w: (-len(w), w)):
+        if any(ch.isspace() for ch in word):
+            raise ValueError(f"Tokenizer words must not contain whitespace, got {word!r}.")
+        pieces = list(_encode_word(word))
+        pieces[-1] += END_OF_WORD
+        left = pieces[0]
+        for right in pieces[1:]:
+            merged = left + right
+            if (left, right) not in seen_merges:
+                seen_merges.add((left, right))
+                merges.append((left, right))
+            vocab.setdefault(merged, len(vocab))
+            left = merged
+    return CLIPTokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=EOS_TOKEN,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=EOS_TOKEN,
+        model_max_length=model_max_length,
+    )
