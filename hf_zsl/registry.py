@@ -1,0 +1,42 @@
+"""The method registry: one entry per method, registered with the transformers Auto classes."""
+
+from dataclasses import dataclass
+
+from transformers import AutoConfig, AutoModelForZeroShotImageClassification
+from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
+from .modeling.modeling_base import HfZslPreTrainedModel
+from .modeling.modeling_zeroshot import ZeroShotCLIPModel
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    config_class: type
+    model_class: type[HfZslPreTrainedModel]
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> None:
+    """Register ``method`` with ``AutoConfig`` / ``AutoModelForZeroShotImageClassification`` and
+    mark its classes for ``auto_map`` export, so saved folders also load with remote code."""
+    METHODS[method.name] = method
+    model_type = method.config_class.model_type
+    AutoConfig.register(model_type, method.config_class, exist_ok=True)
+    AutoModelForZeroShotImageClassification.register(method.config_class, method.model_class, exist_ok=True)
+    # The pipeline checks model support against this name table, which `register` does not update.
+    MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES[model_type] = method.model_class.__name__
+    method.config_class.register_for_auto_class()
+    method.model_class.register_for_auto_class("AutoModelForZeroShotImageClassification")
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")
+    return METHODS[name]
+
+
+register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel))

@@ -1,0 +1,288 @@
+"""The model every hf_zsl method builds on: a frozen CLIP, token-level prompting, cached label
+features, and checkpoints that hold only what was learned."""
+
+import copy
+import importlib.util
+import os
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, PreTrainedModel
+from transformers.utils import cached_file
+
+from .checkpoint import check_against_model, read_safetensors_header, state_digest
+from .clip_features import image_features, text_features
+from .configuration_base import HfZslConfig
+from .outputs import ZeroShotImageClassifierOutput
+from .prompting import check_prompt_length, label_token_ids, pad_prompts
+from .text_cache import TextFeatureCache, parameter_state_key
+
+WEIGHTS_NAME = "model.safetensors"
+EMBEDDED_BASE = "embedded"
+
+
+def resolve_base_path(name_or_path: str) -> str:
+    """Where the frozen weights named by ``base_model_name_or_path`` live.
+
+    ``"embedded"`` is the tiny CLIP shipped inside the installed ``hf_zsl`` package; it is located
+    without importing ``hf_zsl`` so that remote-code loading keeps working where it is absent.
+    """
+    if name_or_path != EMBEDDED_BASE:
+        return name_or_path
+    spec = importlib.util.find_spec("hf_zsl")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "This checkpoint's base is the tiny CLIP embedded in the hf_zsl package, which is not installed "
+            "here. Install hf_zsl, or save the model with save_pretrained(..., include_base_weights=True)."
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], "embedded", "tiny_clip")
+
+
+class HfZslPreTrainedModel(PreTrainedModel):
+    """A frozen CLIP plus whatever a method learns.
+
+    Subclasses set ``config_class`` and override :meth:`encode_labels` (how label ids become label
+    features) and/or :meth:`compute_logits` (how image and label features become scores). The
+    shared ``forward`` validates inputs, strips the pipeline's hypothesis wrapper, caches label
+    features per label set, and adds the loss.
+    """
+
+    config_class = HfZslConfig
+    base_model_prefix = "hfzsl"
+    main_input_name = "pixel_values"
+    input_modalities = ("image", "text")
+    _keys_to_ignore_on_load_missing = [r"^clip\."]
+    _no_split_modules = ["CLIPEncoderLayer"]
+    _supports_sdpa = True
+
+    card_writer: Callable | None = None
+    """Set by ``hf_zsl`` on import: writes README.md (the model card) next to saved weights."""
+
+    def __init__(self, config: HfZslConfig):
+        super().__init__(config)
+        self.clip = CLIPModel(config.clip_config)
+        self.clip.requires_grad_(False)
+        self.text_cache = TextFeatureCache()
+        self.tokenizer = None
+        self.image_processor = None
+        self.card_info: dict = {}
+        self.post_init()
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_base(
+        cls,
+        clip: CLIPModel,
+        tokenizer,
+        image_processor,
+        base_model_name_or_path: str,
+        base_model_revision: str | None = None,
+        templates: list[str] | None = None,
+        **hyperparameters,
+    ) -> "HfZslPreTrainedModel":
+        """A fresh, untrained model of this method around the weights of ``clip``.
+
+        Args:
+            clip: the base dual encoder; its weights are copied and frozen.
+            tokenizer: the base's tokenizer (CLIP BPE).
+            image_processor: the base's image processor.
+            base_model_name_or_path: recorded in the config so a checkpoint can find the base again.
+            templates: prompt templates, each with one ``{}``; the method's default when omitted.
+            **hyperparameters: the method's configuration fields.
+        """
+        clip_config = copy.deepcopy(clip.config)
+        text_config = clip_config.text_config
+        text_config.bos_token_id = tokenizer.bos_token_id
+        text_config.eos_token_id = tokenizer.eos_token_id  # pool at the real end-of-text token
+        text_config.pad_token_id = tokenizer.pad_token_id
+        config = cls.config_class(
+            clip_config=clip_config.to_dict(),
+            base_model_name_or_path=base_model_name_or_path,
+            base_model_revision=base_model_revision,
+            **hyperparameters,
+        )
+        config.set_prompting(tokenizer, templates if templates is not None else cls.default_templates)
+        model = cls(config)
+        model.clip.load_state_dict(clip.state_dict())
+        model.tokenizer, model.image_processor = tokenizer, image_processor
+        return model
+
+    default_templates: list[str] | None = None
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.clip.eval()  # the base stays frozen, dropout off
+        return self
+
+    # ------------------------------------------------------------------ features
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale.exp()
+
+    def text_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters label features depend on (the cache key watches them)."""
+        return list(self.clip.text_model.parameters()) + list(self.clip.text_projection.parameters())
+
+    def label_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> list[tuple[int, ...]]:
+        """Each candidate label's own ids (see :func:`prompting.label_token_ids`)."""
+        text_config = self.config.clip_config.text_config
+        return label_token_ids(
+            input_ids, attention_mask, text_config.bos_token_id, text_config.eos_token_id,
+            self.config.hypothesis_token_ids,
+        )
+
+    def prompt_features(self, labels: list[tuple[int, ...]], prompts: list[list[list[int]]]) -> torch.Tensor:
+        """Normalised features of every label under every prompt, shape `(num_prompts, num_labels, dim)`."""
+        text_config = self.config.clip_config.text_config
+        check_prompt_length(labels, prompts, text_config.max_position_embeddings)
+        rows = [[*prefix, *label, *suffix] for prefix, suffix in prompts for label in labels]
+        input_ids, attention_mask = pad_prompts(
+            rows, text_config.bos_token_id, text_config.eos_token_id, text_config.pad_token_id, device=self.device
+        )
+        return text_features(self.clip, input_ids, attention_mask).view(len(prompts), len(labels), -1)
+
+    def encode_labels(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
+        """Label features, shape `(num_labels, dim)`: the normalised mean over the prompt templates
+        of the normalised prompt features (CLIP's prompt ensembling)."""
+        return F.normalize(self.prompt_features(labels, self.config.prompt_ids).mean(dim=0), dim=-1)
+
+    def label_features(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
+        """:meth:`encode_labels`, computed once per label set and learned state."""
+        key = (tuple(labels), parameter_state_key(self.text_parameters()))
+        return self.text_cache.get_or_compute(key, lambda: self.encode_labels(labels))
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Normalised features of the frozen image tower, shape `(batch, dim)`."""
+        return image_features(self.clip, pixel_values)
+
+    def compute_logits(
+        self, image_embeds: torch.Tensor, text_embeds: torch.Tensor, labels: list[tuple[int, ...]]
+    ) -> torch.Tensor:
+        """Scores, shape `(num_images, num_labels)`; plain scaled cosine similarity here."""
+        return self.logit_scale * image_embeds @ text_embeds.t()
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        return_dict: bool | None = None,
+    ) -> ZeroShotImageClassifierOutput | tuple:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(num_labels, sequence_length)`):
+                Tokenized candidate label strings (plain class names; the stock pipeline's
+                ``"This is a photo of {}."`` wrapper is recognised and removed).
+            attention_mask (`torch.LongTensor` of shape `(num_labels, sequence_length)`, *optional*).
+            pixel_values (`torch.FloatTensor` of shape `(num_images, 3, image_size, image_size)`):
+                Images prepared by the image processor. Give this or ``image_embeds``.
+            image_embeds (`torch.FloatTensor` of shape `(num_images, projection_dim)`):
+                Precomputed, L2-normalised image features (the feature cache path of training).
+            labels (`torch.LongTensor` of shape `(num_images,)`, *optional*):
+                Index of the true candidate label per image; adds a cross-entropy ``loss``.
+        """
+        if input_ids is None:
+            raise ValueError("input_ids is required: tokenize the candidate labels with the model's tokenizer.")
+        label_ids = self.label_ids(input_ids, attention_mask)
+        text_embeds = self.label_features(label_ids)
+        if image_embeds is None:
+            if pixel_values is None:
+                raise ValueError("Give pixel_values (images from the image processor) or image_embeds.")
+            image_embeds = self.encode_images(pixel_values)
+        logits_per_image = self.compute_logits(image_embeds, text_embeds, label_ids)
+
+        loss = None
+        if labels is not None:
+            if labels.ndim != 1 or labels.shape[0] != logits_per_image.shape[0]:
+                raise ValueError(
+                    f"labels must have shape ({logits_per_image.shape[0]},), one class index per image; "
+                    f"got {tuple(labels.shape)}."
+                )
+            if labels.numel() and (labels.min() < 0 or labels.max() >= len(label_ids)):
+                raise ValueError(
+                    f"labels must index the {len(label_ids)} candidate labels (0..{len(label_ids) - 1}); "
+                    f"got values in [{int(labels.min())}, {int(labels.max())}]."
+                )
+            loss = F.cross_entropy(logits_per_image, labels.to(logits_per_image.device))
+
+        output = ZeroShotImageClassifierOutput(
+            loss=loss,
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_image.t(),
+            image_embeds=image_embeds,
+            text_embeds=text_embeds,
+        )
+        use_return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return output if use_return_dict else output.to_tuple()
+
+    # ------------------------------------------------------------------ checkpoints
+    def learned_state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything but the frozen base: what a default checkpoint holds."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("clip.")}
+
+    def save_pretrained(self, save_directory, *args, include_base_weights: bool = False, **kwargs):
+        """Save safetensors weights, config, tokenizer, image processor, modeling code and card.
+
+        Args:
+            include_base_weights: also write the frozen base weights (a self-contained folder that
+                loads without access to ``base_model_name_or_path``).
+        """
+        learned = self.learned_state_dict()
+        self.config.base_weights_included = include_base_weights
+        self.config.learned_state_sha256 = state_digest(learned)
+        kwargs.setdefault("state_dict", self.state_dict() if include_base_weights else learned)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if not kwargs["state_dict"]:
+            # transformers writes no weights file for an empty state; a method that learns nothing
+            # still gets one, so every checkpoint has the same layout and loads the same way.
+            save_file({}, os.path.join(save_directory, WEIGHTS_NAME), metadata={"format": "pt"})
+        for part in (self.tokenizer, self.image_processor):
+            if part is not None:
+                part.save_pretrained(save_directory)
+        if type(self).card_writer is not None and kwargs.get("is_main_process", True):
+            type(self).card_writer(self, save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load a checkpoint, check it tensor by tensor, then attach the frozen base weights."""
+        hub_kwargs = {
+            k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs
+        }
+        config = kwargs.get("config")
+        if not isinstance(config, HfZslConfig):
+            config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        weights = cached_file(pretrained_model_name_or_path, WEIGHTS_NAME, **hub_kwargs)
+        with torch.device("meta"):
+            expected = {k: v.shape for k, v in cls(config).state_dict().items()}
+        required = set(expected) if config.base_weights_included else {k for k in expected if not k.startswith("clip.")}
+        check_against_model(weights, read_safetensors_header(weights), expected, required)
+
+        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        if config.learned_state_sha256 and state_digest(model.learned_state_dict()) != config.learned_state_sha256:
+            raise ValueError(
+                f"Checkpoint {weights} does not match the digest recorded in config.json "
+                "(learned_state_sha256): the weights were modified after saving."
+            )
+        if not model.config.base_weights_included:
+            model.load_base_weights()
+        model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        model.image_processor = AutoImageProcessor.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        return model
+
+    def load_base_weights(self) -> None:
+        """Copy the frozen encoder's weights from ``config.base_model_name_or_path``."""
+        source = resolve_base_path(self.config.base_model_name_or_path)
+        base = CLIPModel.from_pretrained(source, revision=self.config.base_model_revision, dtype=self.dtype)
+        try:
+            self.clip.load_state_dict(base.state_dict())
+        except RuntimeError as error:
+            raise ValueError(
+                f"The base weights at {source!r} do not fit this checkpoint's clip_config: {error}"
+            ) from None
+        self.clip.requires_grad_(False)
+        self.text_cache.clear()
