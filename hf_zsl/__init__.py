@@ -1,13 +1,17 @@
 """hf_zsl: adapt CLIP to new classes the HuggingFace way.
 
 Importing the package registers every method with ``AutoConfig`` and
-``AutoModelForZeroShotImageClassification``.
+``AutoModelForZeroShotImageClassification``, and serves the zero-shot image classification
+pipeline with label validation for hf_zsl models.
 """
 
 from .factory import build, load_base
 from .registry import METHODS, get_method
+from .serving import register_pipeline
 from .templates import TEMPLATE_SETS
 
 __version__ = "0.1.0"
+
+register_pipeline()
 
 __all__ = ["METHODS", "TEMPLATE_SETS", "build", "get_method", "load_base"]

@@ -78,7 +78,10 @@ def check_against_model(
             )
     missing = sorted(required - tensors.keys())
     if missing:
-        raise ValueError(f"Checkpoint {path} lacks tensor {missing[0]!r} (missing: {missing}).")
+        raise ValueError(
+            f"Checkpoint {path} lacks tensor {missing[0]!r} ({len(missing)} missing tensors in all); "
+            "the file is incomplete or belongs to another configuration."
+        )
 
 
 def state_digest(state_dict: dict[str, torch.Tensor]) -> str:

@@ -22,7 +22,7 @@ class HfZslConfig(PreTrainedConfig):
         template_token_ids (`list`, *optional*): per template, ``[prefix_ids, suffix_ids]``.
         hypothesis_token_ids (`list`, *optional*): ``[prefix_ids, suffix_ids]`` of the stock
             pipeline's default hypothesis template, stripped from incoming labels.
-        learned_state_sha256 (`str`, *optional*): digest of the learned tensors, checked on load.
+        saved_state_sha256 (`str`, *optional*): digest of the tensors in the checkpoint, checked on load.
     """
 
     sub_configs_defaults = {"clip_config": CLIPConfig}
@@ -34,7 +34,7 @@ class HfZslConfig(PreTrainedConfig):
     templates: list | None = None
     template_token_ids: list | None = None
     hypothesis_token_ids: list | None = None
-    learned_state_sha256: str | None = None
+    saved_state_sha256: str | None = None
 
     @property
     def method(self) -> str:

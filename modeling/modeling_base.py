@@ -232,12 +232,14 @@ class HfZslPreTrainedModel(PreTrainedModel):
             include_base_weights: also write the frozen base weights (a self-contained folder that
                 loads without access to ``base_model_name_or_path``).
         """
-        learned = self.learned_state_dict()
+        state_dict = kwargs.pop("state_dict", None)
+        if state_dict is None:
+            state_dict = self.state_dict() if include_base_weights else self.learned_state_dict()
         self.config.base_weights_included = include_base_weights
-        self.config.learned_state_sha256 = state_digest(learned)
-        kwargs.setdefault("state_dict", self.state_dict() if include_base_weights else learned)
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if not kwargs["state_dict"]:
+        self.config.saved_state_sha256 = state_digest(state_dict)
+        # transformers pops tensors out of the dict it is given; hand it a shallow copy.
+        super().save_pretrained(save_directory, *args, state_dict=dict(state_dict), **kwargs)
+        if not state_dict:
             # transformers writes no weights file for an empty state; a method that learns nothing
             # still gets one, so every checkpoint has the same layout and loads the same way.
             save_file({}, os.path.join(save_directory, WEIGHTS_NAME), metadata={"format": "pt"})
@@ -263,10 +265,11 @@ class HfZslPreTrainedModel(PreTrainedModel):
         check_against_model(weights, read_safetensors_header(weights), expected, required)
 
         model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
-        if config.learned_state_sha256 and state_digest(model.learned_state_dict()) != config.learned_state_sha256:
+        saved = model.state_dict() if config.base_weights_included else model.learned_state_dict()
+        if config.saved_state_sha256 and state_digest(saved) != config.saved_state_sha256:
             raise ValueError(
                 f"Checkpoint {weights} does not match the digest recorded in config.json "
-                "(learned_state_sha256): the weights were modified after saving."
+                "(saved_state_sha256): the weights were modified after saving. Save or download it again."
             )
         if not model.config.base_weights_included:
             model.load_base_weights()
