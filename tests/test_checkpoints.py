@@ -1,0 +1,86 @@
+"""Checkpoints: safetensors only, checked tensor by tensor; damage is a clear error naming file and tensor."""
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForZeroShotImageClassification
+
+import hf_zsl
+
+
+@pytest.fixture
+def saved(tiny_base, tmp_path):
+    """A self-contained zero-shot checkpoint (it holds tensors to damage)."""
+    model = hf_zsl.build("zeroshot", tiny_base)
+    model.save_pretrained(tmp_path, include_base_weights=True)
+    return tmp_path
+
+
+def test_truncated_checkpoint_names_file_and_tensor(saved):
+    weights = saved / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) - 1000])
+    with pytest.raises(ValueError, match=r"model\.safetensors is truncated: tensor '.+'"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved)
+
+
+def test_garbage_header(saved):
+    (saved / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(ValueError, match="corrupt safetensors header"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved)
+
+
+def test_tampered_values_fail_the_digest(saved):
+    weights = saved / "model.safetensors"
+    tensors = load_file(weights)
+    tensors["clip.logit_scale"] = tensors["clip.logit_scale"] + 1.0
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="modified after saving"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved)
+
+
+def test_wrong_shape_names_tensor(saved):
+    weights = saved / "model.safetensors"
+    tensors = load_file(weights)
+    tensors["clip.visual_projection.weight"] = torch.zeros(7, 7)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"tensor 'clip.visual_projection.weight' has shape \[7, 7\]"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved)
+
+
+def test_unexpected_tensor(saved):
+    weights = saved / "model.safetensors"
+    tensors = load_file(weights)
+    tensors["head.weight"] = torch.zeros(2)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="holds tensor 'head.weight'"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved)
+
+
+def test_missing_base_tensor_in_self_contained_folder(saved):
+    weights = saved / "model.safetensors"
+    tensors = load_file(weights)
+    del tensors["clip.text_projection.weight"]
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="lacks tensor 'clip.text_projection.weight'"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved)
+
+
+def test_base_that_does_not_fit(saved, tmp_path_factory):
+    from hf_zsl.tiny import save_tiny_clip
+
+    other = save_tiny_clip(str(tmp_path_factory.mktemp("wider")), hidden_size=48, projection_dim=48)
+    model = AutoModelForZeroShotImageClassification.from_pretrained(saved)
+    model.save_pretrained(saved / "light")
+    config = json.loads((saved / "light" / "config.json").read_text())
+    config["base_model_name_or_path"] = other
+    (saved / "light" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not fit this checkpoint's clip_config"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved / "light")
+
+
+def test_no_pickle_files_anywhere(saved):
+    assert not [f for f in os.listdir(saved) if f.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
