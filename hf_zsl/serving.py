@@ -1,13 +1,22 @@
 """Serving hf_zsl models through ``pipeline("zero-shot-image-classification")``.
 
-The models themselves do the work (they strip the pipeline's hypothesis template from the label ids
-and apply their own prompting; see ``modeling/prompting.py``), so the stock pipeline already serves
-them, with or without ``hf_zsl`` installed. With ``hf_zsl`` imported, the task's pipeline class is
-this subclass, which adds one thing for hf_zsl models only: bad candidate label lists (empty, blank,
-duplicated, not strings) raise a clear error before tokenization instead of a tokenizer traceback.
+The models themselves do the prompting (they strip the pipeline's hypothesis template from the
+label ids and apply their own templates / learned context; see ``modeling/prompting.py``) and cache
+label features per label set, so the stock pipeline already serves them, with or without
+``hf_zsl`` installed. With ``hf_zsl`` imported, the task's pipeline class is this subclass, which
+adds two things for hf_zsl models only:
+
+* bad candidate label lists (empty, blank, duplicated, not strings) raise a clear error before
+  tokenization instead of a tokenizer traceback;
+* the tokenized label set is reused across calls (the stock pipeline re-tokenizes every label for
+  every image, which costs more than the image tower at 1000 labels).
+
 Other models run exactly as with the stock class.
 """
 
+from collections import OrderedDict
+
+from transformers.image_utils import load_image
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.zero_shot_image_classification import (
     ZeroShotImageClassificationPipeline as StockZeroShotImageClassificationPipeline,
@@ -16,15 +25,42 @@ from transformers.pipelines.zero_shot_image_classification import (
 from .labels import check_candidate_labels
 
 TASK = "zero-shot-image-classification"
+DEFAULT_HYPOTHESIS_TEMPLATE = "This is a photo of {}."
 
 
 class ZeroShotImageClassificationPipeline(StockZeroShotImageClassificationPipeline):
-    """The stock pipeline plus candidate-label validation for hf_zsl models."""
+    """The stock pipeline plus label validation and a tokenized-label cache for hf_zsl models."""
 
-    def preprocess(self, image, candidate_labels=None, *args, **kwargs):
-        if self.model.config.model_type.startswith("hfzsl_"):
-            check_candidate_labels(candidate_labels)
-        return super().preprocess(image, candidate_labels, *args, **kwargs)
+    max_cached_label_sets = 8
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._tokenized_labels: OrderedDict = OrderedDict()
+
+    def preprocess(
+        self, image, candidate_labels=None, hypothesis_template=DEFAULT_HYPOTHESIS_TEMPLATE, timeout=None,
+        tokenizer_kwargs=None,
+    ):
+        if not self.model.config.model_type.startswith("hfzsl_"):
+            return super().preprocess(image, candidate_labels, hypothesis_template, timeout, tokenizer_kwargs)
+        candidate_labels = check_candidate_labels(candidate_labels)
+        inputs = self.image_processor(images=[load_image(image, timeout=timeout)], return_tensors="pt")
+        inputs = inputs.to(self.dtype)
+        inputs["candidate_labels"] = candidate_labels
+        inputs["text_inputs"] = [self._tokenize(candidate_labels, hypothesis_template, tokenizer_kwargs or {})]
+        return inputs
+
+    def _tokenize(self, labels: list[str], hypothesis_template: str, tokenizer_kwargs: dict):
+        key = (tuple(labels), hypothesis_template, tuple(sorted(tokenizer_kwargs.items())))
+        if key not in self._tokenized_labels:
+            texts = [hypothesis_template.format(label) for label in labels]
+            self._tokenized_labels[key] = self.tokenizer(
+                texts, return_tensors="pt", **{"padding": True, **tokenizer_kwargs}
+            )
+            if len(self._tokenized_labels) > self.max_cached_label_sets:
+                self._tokenized_labels.popitem(last=False)
+        self._tokenized_labels.move_to_end(key)
+        return self._tokenized_labels[key]
 
 
 def register_pipeline() -> None:

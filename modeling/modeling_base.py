@@ -217,8 +217,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
             image_embeds=image_embeds,
             text_embeds=text_embeds,
         )
-        use_return_dict = return_dict if return_dict is not None else self.config.use_return_dict
-        return output if use_return_dict else output.to_tuple()
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
     # ------------------------------------------------------------------ checkpoints
     def learned_state_dict(self) -> dict[str, torch.Tensor]:

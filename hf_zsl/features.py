@@ -1,0 +1,84 @@
+"""The frozen-encoder feature cache: every image goes through the image tower once.
+
+Features are keyed by (base encoder weights, image preprocessing, dataset fingerprint, augmentation
+seed) and stored as safetensors under ``$HF_ZSL_CACHE/features`` (default ``~/.cache/hf_zsl``), so
+every feature-level method and every evaluation reads the same tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import datasets
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .modeling.checkpoint import state_digest
+from .modeling.modeling_base import HfZslPreTrainedModel
+
+
+def cache_root() -> str:
+    return os.environ.get("HF_ZSL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "hf_zsl"))
+
+
+def encoder_fingerprint(model: HfZslPreTrainedModel) -> str:
+    """Digest of the image tower's weights and the image preprocessing (memoised on the model)."""
+    cached = getattr(model, "_encoder_fingerprint", None)
+    if cached is None:
+        vision = {k: v for k, v in model.clip.state_dict().items() if k.startswith(("vision_model.", "visual_projection."))}
+        processor = model.image_processor.to_dict() if model.image_processor is not None else {}
+        cached = hashlib.sha256((state_digest(vision) + json.dumps(processor, sort_keys=True, default=str)).encode()).hexdigest()
+        model._encoder_fingerprint = cached
+    return cached
+
+
+def _as_rgb(image, index: int):
+    """``image`` converted to RGB (grayscale / RGBA / palette images are common in the wild)."""
+    if not hasattr(image, "convert"):
+        raise ValueError(f"Row {index} holds {type(image).__name__}, not an image; check the image column.")
+    return image.convert("RGB")
+
+
+def image_features(
+    model: HfZslPreTrainedModel,
+    dataset: datasets.Dataset,
+    image_column: str = "image",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> torch.Tensor:
+    """L2-normalised image features of every row of ``dataset``, shape `(len(dataset), dim)`.
+
+    Computed once per (encoder, preprocessing, dataset fingerprint) and then read from the cache.
+
+    Raises:
+        ValueError: if ``image_column`` is missing or an image cannot be decoded (naming the row).
+    """
+    if image_column not in dataset.column_names:
+        raise ValueError(f"Dataset has no image column {image_column!r}; columns: {dataset.column_names}.")
+    key = hashlib.sha256(f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}".encode()).hexdigest()
+    path = os.path.join(cache_root(), "features", f"{key[:32]}.safetensors")
+    if os.path.exists(path):
+        return load_file(path)["features"]
+
+    chunks = []
+    device = model.device
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(dataset), batch_size), desc="image features", disable=not progress, leave=False):
+            try:
+                rows = dataset[start : start + batch_size][image_column]
+            except (OSError, ValueError) as error:
+                raise ValueError(
+                    f"Images in rows {start}-{start + batch_size - 1} could not be decoded ({error}). "
+                    "Remove or replace the unreadable files; no features were cached."
+                ) from None
+            images = [_as_rgb(image, start + i) for i, image in enumerate(rows)]
+            pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"].to(device)
+            chunks.append(model.encode_images(pixels).float().cpu())
+    features = torch.cat(chunks) if chunks else torch.zeros(0, model.config.clip_config.projection_dim)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file({"features": features.contiguous()}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return features
