@@ -4,10 +4,12 @@ features, and checkpoints that hold only what was learned."""
 import copy
 import importlib.util
 import os
+import tempfile
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import HfApi
 from safetensors.torch import save_file
 from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, PreTrainedModel
 from transformers.utils import cached_file
@@ -247,6 +249,31 @@ class HfZslPreTrainedModel(PreTrainedModel):
                 part.save_pretrained(save_directory)
         if type(self).card_writer is not None and kwargs.get("is_main_process", True):
             type(self).card_writer(self, save_directory)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str = "Upload model",
+        private: bool | None = None,
+        token: str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        include_base_weights: bool = False,
+        max_shard_size: int | str = "5GB",
+    ):
+        """Upload what :meth:`save_pretrained` writes — model card included — to the Hub repo ``repo_id``.
+
+        (transformers' own ``push_to_hub`` replaces README.md with a generic card; this keeps ours.)
+        """
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, include_base_weights=include_base_weights, max_shard_size=max_shard_size)
+            return api.upload_folder(
+                repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=revision,
+                create_pr=create_pr,
+            )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
