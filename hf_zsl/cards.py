@@ -134,7 +134,7 @@ def model_card_data(info: dict[str, Any]) -> ModelCardData:
     is_hub_id = bool(_HUB_ID.match(base)) and not os.path.exists(base)
     results = eval_results(info.get("results") or [])
     return ModelCardData(
-        model_name=_model_name(info),
+        model_name=_model_name(info) if results else None,  # only model-index uses it
         base_model=base if is_hub_id else None,
         library_name="transformers",
         pipeline_tag=TASK,

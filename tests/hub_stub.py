@@ -41,13 +41,12 @@ import hashlib
 import ipaddress
 import json
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -145,21 +144,24 @@ class StubHub:
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, bytes]:
         """The files of ``repo_id`` at ``revision``, ``{path: bytes}``."""
         with self.lock:
-            repo = self._repo(repo_type, repo_id)
+            repo = self.get_repo(repo_type, repo_id)
             return dict(repo.commits[repo.resolve(revision)])
 
-    def _repo(self, repo_type: str, repo_id: str) -> Repo:
+    def get_repo(self, repo_type: str, repo_id: str) -> Repo:
+        """The repository, or a ``RepoNotFound`` error."""
         try:
             return self.repos[(repo_type, repo_id)]
         except KeyError:
             raise HubError(404, "RepoNotFound", f"Repository Not Found: {repo_type} {repo_id}") from None
 
     def repo_url(self, repo: Repo) -> str:
+        """The repository's web URL on this stub."""
         return f"{self.url}/{_URL_PREFIX[repo.repo_type]}{repo.repo_id}"
 
     # -- API -------------------------------------------------------------------------------------------------
 
     def create_repo(self, body: dict[str, Any]) -> tuple[int, dict]:
+        """``POST /api/repos/create``: a repo with one empty commit on ``main``; 409 (with its url) if it exists."""
         repo_type = body.get("type") or "model"
         repo_id = f"{body.get('organization') or self.user}/{body['name']}"
         key = (repo_type, repo_id)
@@ -170,6 +172,7 @@ class StubHub:
         return 200, {"url": self.repo_url(repo), "name": repo_id, "id": repo_id}
 
     def preupload(self, repo: Repo, revision: str, body: dict[str, Any]) -> dict:
+        """Upload modes: always "regular"; ``oid`` lets the client skip files that did not change."""
         current = repo.commits[repo.resolve(revision)]
         return {
             "files": [
@@ -184,6 +187,7 @@ class StubHub:
         }
 
     def commit(self, repo: Repo, revision: str, payload: bytes, create_pr: bool) -> dict:
+        """Apply an NDJSON commit payload to branch ``revision``."""
         if create_pr:
             raise HubError(400, None, "the stub Hub does not support pull requests")
         if revision not in repo.branches:
@@ -215,12 +219,14 @@ class StubHub:
         return {"commitUrl": f"{self.repo_url(repo)}/commit/{sha}", "commitOid": sha, "pullRequestUrl": None}
 
     def info(self, repo: Repo, revision: str) -> dict:
+        """Repo info (``model_info`` / ``repo_info``): id, sha and siblings."""
         sha = repo.resolve(revision)
         siblings = [{"rfilename": p, "size": len(d)} for p, d in sorted(repo.commits[sha].items())]
         info = {"id": repo.repo_id, "sha": sha, "private": repo.private, "siblings": siblings, "tags": []}
         return info | ({"modelId": repo.repo_id} if repo.repo_type == "model" else {})
 
     def tree(self, repo: Repo, revision: str, path: str, recursive: bool) -> list[dict]:
+        """``list_repo_tree`` entries under ``path``: files (size, blob oid) and folders."""
         files = repo.commits[repo.resolve(revision)]
         prefix = path.strip("/") + "/" if path.strip("/") else ""
         under = {p[len(prefix):]: d for p, d in files.items() if p.startswith(prefix)}
@@ -232,6 +238,7 @@ class StubHub:
             depth = len(parts) if recursive else 1
             for i in range(1, min(depth, len(parts) - 1) + 1):
                 folder = prefix + "/".join(parts[:i])
+                # A stable stand-in for the git tree id, which nothing on the client side checks.
                 entries.setdefault(folder, {"type": "directory", "path": folder, "oid": git_blob_sha1(folder.encode())})
             if recursive or len(parts) == 1:
                 entries[prefix + rest] = {"type": "file", "path": prefix + rest, "size": len(data),
@@ -239,6 +246,7 @@ class StubHub:
         return list(entries.values())
 
     def refs(self, repo: Repo) -> dict:
+        """``list_repo_refs``: the branches (no tags, converts or pull requests)."""
         branches = [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": s} for b, s in sorted(repo.branches.items())]
         return {"branches": branches, "tags": [], "converts": [], "pullRequests": []}
 
@@ -289,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             except HubError as err:
                 headers = err.headers | ({"X-Error-Code": err.code} if err.code else {})
                 self._send(err.status, json.dumps({"error": err.message}).encode(), headers, method)
+            except Exception as err:  # a malformed request: answer it, so the client fails with the reason
+                self._send(500, json.dumps({"error": f"stub Hub: {err!r}"}).encode(), {}, method)
 
     def _require_token(self) -> None:
         if not (self.headers.get("Authorization") or "").startswith("Bearer "):
@@ -301,7 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = parts[0] if parts[0] in ("datasets", "spaces") else None
         rest = parts[1:] if prefix else parts
         if method in ("GET", "HEAD") and len(rest) >= 5 and rest[2] == "resolve":
-            repo = hub._repo(_TYPES[prefix] if prefix else "model", f"{unquote(rest[0])}/{unquote(rest[1])}")
+            repo = hub.get_repo(_TYPES[prefix] if prefix else "model", f"{unquote(rest[0])}/{unquote(rest[1])}")
             return self._resolve(method, repo, unquote(rest[3]), unquote("/".join(rest[4:])))
         self._unhandled(method, path)
 
@@ -317,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"type": "user", "name": hub.user, "orgs": [], "auth": {"type": "access_token"}})
         if len(parts) < 3 or parts[0] not in _TYPES:
             return self._unhandled(method, "/api/" + "/".join(parts))
-        repo = hub._repo(_TYPES[parts[0]], f"{unquote(parts[1])}/{unquote(parts[2])}")
+        repo = hub.get_repo(_TYPES[parts[0]], f"{unquote(parts[1])}/{unquote(parts[2])}")
         action, args = (parts[3], [unquote(p) for p in parts[4:]]) if len(parts) > 3 else ("", [])
         if action == "preupload" and method == "POST" and len(args) == 1:
             self._require_token()
