@@ -7,11 +7,13 @@ import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard, hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+from conftest import LABELS
 from hub_stub import stub_hub_fixture  # noqa: F401  (provides the `stub_hub` fixture)
 from safetensors.torch import save_file
-from transformers import CLIPConfig, CLIPModel
+from transformers import AutoModelForZeroShotImageClassification, CLIPConfig, CLIPModel
 
-from hf_zsl.cards import render_model_card
+import hf_zsl
+from hf_zsl.cards import render_model_card, write_model_card
 
 CARD_INFO = {
     "method": "zeroshot",
@@ -103,6 +105,34 @@ def test_transformers_push_to_hub_and_from_pretrained(stub_hub):
     assert expected.keys() == got.keys()
     for name, tensor in expected.items():
         assert torch.equal(tensor, got[name]), name
+
+
+def _logits(model, images) -> torch.Tensor:
+    text = model.tokenizer(LABELS, padding=True, return_tensors="pt")
+    pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        return model(input_ids=text["input_ids"], attention_mask=text["attention_mask"],
+                     pixel_values=pixels).logits_per_image
+
+
+def test_hf_zsl_model_with_card_round_trip(stub_hub, tiny_base, images, tmp_path):
+    model = hf_zsl.build("zeroshot", tiny_base, templates="imagenet7").eval()
+    folder = tmp_path / "zeroshot"
+    model.save_pretrained(folder)
+    write_model_card({"method": "zeroshot", "model_type": model.config.model_type, "base_model": tiny_base,
+                      "templates": model.config.templates, "hyperparameters": {}, "protocol": None,
+                      "results": [{"dataset": "shapes", "protocol": "zeroshot", "accuracy": 0.9}]}, folder)
+    HfApi().create_repo("user/zeroshot")
+    HfApi().upload_folder(repo_id="user/zeroshot", folder_path=folder)
+
+    loaded = AutoModelForZeroShotImageClassification.from_pretrained("user/zeroshot").eval()
+    assert torch.equal(_logits(loaded, images), _logits(model, images))
+    card = ModelCard.load("user/zeroshot")
+    assert card.data.tags == ["hf_zsl", "zeroshot"] and card.data.eval_results[0].metric_value == 0.9
+
+    model.push_to_hub("user/zeroshot-direct")
+    direct = AutoModelForZeroShotImageClassification.from_pretrained("user/zeroshot-direct").eval()
+    assert torch.equal(_logits(direct, images), _logits(model, images))
 
 
 def test_fixture_refuses_connections_off_loopback(stub_hub):
