@@ -86,8 +86,9 @@ def _check(info: dict[str, Any]) -> None:
         if not row.get("dataset") or not row.get("protocol"):
             raise ValueError(f"results[{i}] needs 'dataset' and 'protocol' keys, got {sorted(row)}.")
         for key in METRIC_NAMES.keys() & row.keys():
-            if not 0.0 <= row[key] <= 1.0:
-                raise ValueError(f"results[{i}][{key!r}] = {row[key]} is not a fraction in [0, 1].")
+            value = row[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"results[{i}][{key!r}] = {value!r} is not a fraction in [0, 1].")
 
 
 def _protocol_label(row: dict[str, Any]) -> str:
