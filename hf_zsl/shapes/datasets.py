@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import datasets
 import numpy as np
@@ -29,7 +29,7 @@ from .world import ATTRIBUTES, Distribution, Scene, sample_scenes
 
 # Bump when the images, captions or columns a given set of arguments produces change.
 GENERATOR_VERSION = 1
-_CHUNK = 2048
+_CHUNK = 2048  # scenes drawn (and held in memory) at a time by generate_pairs
 
 
 def cache_dir() -> str:
@@ -64,18 +64,6 @@ def _features(class_names: Sequence[str] | None) -> datasets.Features:
     return datasets.Features(columns)
 
 
-def _rows(
-    scenes: Sequence[Scene], labels: Sequence[int] | None, rng: np.random.Generator, image_size: int, captions: CaptionStyle
-) -> Iterator[dict]:
-    """Rendered, captioned rows of ``scenes`` (captions draw from ``rng`` in row order)."""
-    for i, scene in enumerate(scenes):
-        row = {"image": _png(render_scene(scene, image_size)), "caption": describe(scene, rng, captions)}
-        if labels is not None:
-            row["label"] = labels[i]
-        row.update(scene.attributes())
-        yield row
-
-
 def scenes_dataset(
     scenes: Sequence[Scene],
     rng: np.random.Generator,
@@ -84,7 +72,7 @@ def scenes_dataset(
     class_names: Sequence[str] | None = None,
     captions: CaptionStyle = CaptionStyle(),
 ) -> datasets.Dataset:
-    """Render ``scenes`` into a dataset (in memory).
+    """Render and caption ``scenes`` into an in-memory dataset (captions draw from ``rng`` in order).
 
     Columns: ``image`` (:class:`datasets.Image`, RGB ``image_size`` square), ``label``
     (:class:`datasets.ClassLabel` over ``class_names``; only when ``labels`` is given), ``caption``
@@ -92,15 +80,15 @@ def scenes_dataset(
     ``lighting``).
     """
     features = _features(class_names if labels is not None else None)
-    parts = []
-    for start in range(0, len(scenes), _CHUNK):
-        chunk_labels = None if labels is None else labels[start : start + _CHUNK]
-        rows = list(_rows(scenes[start : start + _CHUNK], chunk_labels, rng, image_size, captions))
-        columns = {name: [row[name] for row in rows] for name in features}
-        parts.append(datasets.Dataset.from_dict(columns, features=features))
-    if not parts:
-        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
-    return datasets.concatenate_datasets(parts)
+    columns = {name: [] for name in features}
+    for scene in scenes:
+        columns["image"].append(_png(render_scene(scene, image_size)))
+        columns["caption"].append(describe(scene, rng, captions))
+        for name, value in scene.attributes().items():
+            columns[name].append(value)
+    if labels is not None:
+        columns["label"] = list(labels)
+    return datasets.Dataset.from_dict(columns, features=features)
 
 
 def cached(name: str, arguments: dict, build: Callable[[], datasets.Dataset | datasets.DatasetDict]):
@@ -163,9 +151,14 @@ def generate_pairs(
     captions: CaptionStyle = CaptionStyle(),
 ) -> datasets.Dataset:
     """``n`` captioned images drawn from ``distribution`` (uncached): columns ``image``, ``caption``
-    and the attributes, no ``label``."""
+    and the attributes, no ``label``. Scenes are drawn chunk by chunk, so memory holds one chunk
+    of scenes at a time."""
     rng = _rng(seed, "pairs")
-    return scenes_dataset(sample_scenes(rng, n, distribution), rng, image_size, captions=captions)
+    chunks = [
+        scenes_dataset(sample_scenes(rng, min(_CHUNK, n - start), distribution), rng, image_size, captions=captions)
+        for start in range(0, max(n, 1), _CHUNK)
+    ]
+    return datasets.concatenate_datasets(chunks)
 
 
 def load_pairs(
