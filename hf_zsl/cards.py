@@ -17,6 +17,7 @@ the YAML metadata comes from :class:`huggingface_hub.ModelCardData`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from importlib.resources import files
@@ -25,6 +26,8 @@ from typing import Any
 
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .modeling.configuration_base import HfZslConfig
 
 TASK = "zero-shot-image-classification"
 # Metric keys of eval_results.json (DESIGN §6) with their model-index names; other keys are not metrics.
@@ -182,3 +185,30 @@ def write_model_card(info: dict[str, Any], folder: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     render_model_card(info).save(path)
     return path
+
+
+def model_card_info(model) -> dict[str, Any]:
+    """The ``info`` dict of an hf_zsl model: its config plus the ``protocol`` / ``results`` that the
+    training and evaluation code records in ``model.card_info``."""
+    config = model.config
+    base_fields = {field.name for field in dataclasses.fields(HfZslConfig)}
+    hyperparameters = {
+        field.name: getattr(config, field.name)
+        for field in dataclasses.fields(type(config))
+        if field.name not in base_fields
+    }
+    return {
+        "method": config.method,
+        "model_type": config.model_type,
+        "base_model": config.base_model_name_or_path,
+        "templates": config.templates,
+        "hyperparameters": hyperparameters,
+        "protocol": model.card_info.get("protocol"),
+        "results": model.card_info.get("results", []),
+        **{key: model.card_info[key] for key in ("model_name", "repo_id") if key in model.card_info},
+    }
+
+
+def write_card_for_model(model, folder: str | os.PathLike) -> Path:
+    """``save_pretrained``'s card hook: README.md of ``model`` in ``folder``."""
+    return write_model_card(model_card_info(model), folder)

@@ -27,8 +27,14 @@ def tiny_clip_config(
     patch_size: int = 8,
     projection_dim: int = 32,
     max_text_length: int = 77,
+    bos_token_id: int = 0,
+    eos_token_id: int = 1,
+    pad_token_id: int = 1,
 ) -> CLIPConfig:
-    """A :class:`CLIPConfig` of a few hundred thousand parameters (text and image towers alike)."""
+    """A :class:`CLIPConfig` of a few hundred thousand parameters (text and image towers alike).
+
+    The special-token ids default to those of :func:`hf_zsl.tokenizer.build_clip_tokenizer`.
+    """
     tower = dict(
         hidden_size=hidden_size,
         intermediate_size=4 * hidden_size,
@@ -37,7 +43,14 @@ def tiny_clip_config(
         projection_dim=projection_dim,
     )
     return CLIPConfig(
-        text_config=dict(tower, vocab_size=vocab_size, max_position_embeddings=max_text_length),
+        text_config=dict(
+            tower,
+            vocab_size=vocab_size,
+            max_position_embeddings=max_text_length,
+            bos_token_id=bos_token_id,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+        ),
         vision_config=dict(tower, image_size=image_size, patch_size=patch_size),
         projection_dim=projection_dim,
     )
@@ -64,10 +77,13 @@ def build_tiny_clip(words=BASIC_WORDS, seed: int = 0, **config_kwargs):
     """
     max_text_length = config_kwargs.get("max_text_length", 77)
     tokenizer = build_clip_tokenizer(words, model_max_length=max_text_length)
-    config = tiny_clip_config(vocab_size=len(tokenizer), **config_kwargs)
-    config.text_config.bos_token_id = tokenizer.bos_token_id
-    config.text_config.eos_token_id = tokenizer.eos_token_id
-    config.text_config.pad_token_id = tokenizer.pad_token_id
+    config = tiny_clip_config(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **config_kwargs,
+    )
     torch.manual_seed(seed)
     model = CLIPModel(config).eval()
     return model, tokenizer, clip_image_processor(config.vision_config.image_size)
