@@ -123,7 +123,9 @@ class ClassAttributes:
         self.matrix = np.asarray(self.matrix, dtype=np.float32)
         expected = (len(self.class_names), len(self.attribute_names))
         if self.matrix.shape != expected:
-            raise ValueError(f"Attribute matrix has shape {self.matrix.shape}, expected {expected} (classes × attributes).")
+            raise ValueError(
+                f"Attribute matrix has shape {self.matrix.shape}, expected {expected} (classes × attributes)."
+            )
 
     def rows(self, class_names: Sequence[str]) -> np.ndarray:
         """The `(len(class_names), attributes)` rows of the given classes, in that order."""
@@ -136,7 +138,12 @@ class ClassAttributes:
         return torch.from_numpy(self.matrix)
 
     def to_dict(self) -> dict:
-        return {"matrix": self.matrix.tolist(), "class_names": self.class_names, "attribute_names": self.attribute_names}
+        """A JSON-serialisable form; ``ClassAttributes(**d)`` rebuilds it."""
+        return {
+            "matrix": self.matrix.tolist(),
+            "class_names": self.class_names,
+            "attribute_names": self.attribute_names,
+        }
 
 
 class TrainingView:
@@ -159,7 +166,8 @@ class TrainingView:
                 f"Training code may not read {name!r} of the {protocol.kind} protocol: test data is off limits "
                 f"during training. Select models with the validation policy ({protocol.val_policy!r}) via `.val`."
             )
-        raise AttributeError(f"{name!r} is not available to training; available: {sorted(protocol.training_attributes)}.")
+        available = sorted(protocol.training_attributes)
+        raise AttributeError(f"{name!r} is not available to training; available: {available}.")
 
     def __repr__(self) -> str:
         return f"TrainingView({self._protocol!r})"
@@ -181,8 +189,10 @@ class EvaluationProtocol:
 
     kind = "protocol"
     training_attributes = frozenset(
-        {"kind", "k", "seed", "val_policy", "label_column", "class_names", "train_class_names", "train", "val",
-         "train_indices", "val_indices", "to_dict"}
+        {
+            "kind", "k", "seed", "val_policy", "label_column", "class_names", "train_class_names",
+            "train", "val", "train_indices", "val_indices", "to_dict",
+        }
     )
 
     def __init__(
@@ -274,17 +284,19 @@ class EvaluationProtocol:
         return {}
 
     # Shared API ------------------------------------------------------------------------------
+    def _training_subset(self, role: str, indices: np.ndarray) -> datasets.Dataset:
+        subset = self.data[self.splits[role]].select(indices)
+        return relabel(subset, self.train_class_names, self.label_column)
+
     @property
     def train(self) -> datasets.Dataset:
         """The training images (``k`` per class when ``k`` is set), labelled over :attr:`train_class_names`."""
-        return relabel(self.data[self.splits["train"]].select(self.train_indices), self.train_class_names, self.label_column)
+        return self._training_subset("train", self.train_indices)
 
     @property
     def val(self) -> datasets.Dataset | None:
         """The validation images the policy allows (``None`` under ``"none"``)."""
-        if self.val_indices is None:
-            return None
-        return relabel(self.data[self.splits["validation"]].select(self.val_indices), self.train_class_names, self.label_column)
+        return None if self.val_indices is None else self._training_subset("validation", self.val_indices)
 
     def training_view(self) -> TrainingView:
         """A view for training code: :attr:`train`, :attr:`val` and class lists; test access raises."""
@@ -293,7 +305,8 @@ class EvaluationProtocol:
     @property
     def data_fingerprint(self) -> str:
         """Digest of the class names and label sequences of every split the protocol uses."""
-        digests = {role: labels_digest(self.data[name], self.label_column) for role, name in self.splits.items() if name}
+        used = {role: name for role, name in self.splits.items() if name}
+        digests = {role: labels_digest(self.data[name], self.label_column) for role, name in used.items()}
         return hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -302,6 +315,7 @@ class EvaluationProtocol:
         if self.val_indices is not None:
             sizes["validation"] = len(self.val_indices)
         sizes.update({("test" if n == "test" else f"test/{n}"): len(s) for n, s in self.test_splits().items()})
+        used = {role: name for role, name in self.splits.items() if name}
         return {
             "kind": self.kind,
             "k": self.k,
@@ -312,7 +326,7 @@ class EvaluationProtocol:
             **self._details(),
             "split_sizes": sizes,
             "fingerprint": self.data_fingerprint,
-            "dataset_fingerprints": {role: getattr(self.data[name], "_fingerprint", None) for role, name in self.splits.items() if name},
+            "dataset_fingerprints": {role: getattr(self.data[n], "_fingerprint", None) for role, n in used.items()},
         }
 
     def to_json(self) -> str:
@@ -451,7 +465,8 @@ class GZSLProtocol(EvaluationProtocol):
         if isinstance(attributes, Mapping):
             attributes = ClassAttributes(**attributes)
         if attributes is not None:
-            attributes = ClassAttributes(attributes.rows(self.class_names), self.class_names, attributes.attribute_names)
+            rows = attributes.rows(self.class_names)
+            attributes = ClassAttributes(rows, self.class_names, attributes.attribute_names)
         self.attributes = attributes
         self._arguments.update(
             unseen_classes=self.unseen_classes, attributes=None if attributes is None else attributes.to_dict()
@@ -505,7 +520,9 @@ class DomainShiftProtocol(EvaluationProtocol):
             target_domains = sorted(set(test_domains.tolist()) - set(source_domains))
         overlap = sorted(set(source_domains) & set(target_domains))
         if overlap or not source_domains or not target_domains:
-            raise ValueError(f"Need disjoint, non-empty source and target domains; got {source_domains} → {target_domains}.")
+            raise ValueError(
+                f"Need disjoint, non-empty source and target domains; got {source_domains} → {target_domains}."
+            )
         self.domain_column = domain_column
         self.source_domains, self.target_domains = list(source_domains), list(target_domains)
         self._arguments.update(
@@ -523,4 +540,8 @@ class DomainShiftProtocol(EvaluationProtocol):
         return {d: test.select(np.flatnonzero(domains == d)) for d in self.source_domains + self.target_domains}
 
     def _details(self) -> dict:
-        return {"domain_column": self.domain_column, "source_domains": self.source_domains, "target_domains": self.target_domains}
+        return {
+            "domain_column": self.domain_column,
+            "source_domains": self.source_domains,
+            "target_domains": self.target_domains,
+        }

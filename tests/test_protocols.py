@@ -32,7 +32,8 @@ def make_data(per_class=None, short=None):
     )
     splits = {}
     for split, n in per_class.items():
-        labels = [c for c, name in enumerate(CLASSES) for _ in range((short or {}).get(name, n) if split == "train" else n)]
+        counts = [(short or {}).get(name, n) if split == "train" else n for name in CLASSES]
+        labels = [c for c, count in enumerate(counts) for _ in range(count)]
         labels = list(np.random.default_rng(len(split)).permutation(labels))
         rows = {"label": labels, "domain": [DOMAINS[i % 3] for i in range(len(labels))], "x": list(range(len(labels)))}
         splits[split] = datasets.Dataset.from_dict(rows, features=features)
@@ -72,7 +73,8 @@ print(json.dumps([protocol.train_indices.tolist(), protocol.val_indices.tolist()
 
 def test_too_few_images_for_the_shots_names_the_class():
     data = make_data(short={"dog": 3})
-    with pytest.raises(ValueError, match=r"class 'dog' has 3 training images but 4 shots were asked; use --shots ≤ 3"):
+    message = r"class 'dog' has 3 training images but 4 shots were asked; use --shots ≤ 3"
+    with pytest.raises(ValueError, match=message):
         FewShotProtocol(data, 4)
     assert len(FewShotProtocol(data, 3).train) == 15
 

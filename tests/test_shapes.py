@@ -79,7 +79,8 @@ def test_captions_name_the_attributes_of_their_image():
 def test_vocabulary_covers_captions_class_names_and_prompts():
     vocabulary = set(shapes.shapes_vocabulary())
     rng = np.random.default_rng(2)
-    texts = [shapes.describe(s, rng) for s in shapes.sample_scenes(rng, 300, shapes.Distribution(lightings=shapes.LIGHTINGS))]
+    scenes = shapes.sample_scenes(rng, 300, shapes.Distribution(lightings=shapes.LIGHTINGS))
+    texts = [shapes.describe(scene, rng) for scene in scenes]
     texts += [name for spec in shapes.TASKS.values() for name in spec.class_names()]
     texts += [t for name in ("single", "imagenet7", "pipeline") for t in TEMPLATE_SETS[name]]
     assert {w for text in texts for w in re.findall(r"[a-z]+", text.lower())} <= vocabulary
@@ -94,8 +95,10 @@ def test_task_generation_is_deterministic_and_cached(cache):
     data = shapes.load_task(SMALL, seed=0)
     assert os.listdir(os.path.join(cache, "shapes")) == [next(iter(os.listdir(os.path.join(cache, "shapes"))))]
     assert {s: len(d) for s, d in data.items()} == {"train": 24, "validation": 12, "test": 18}
-    assert data["train"].features["label"].names == ["red star", "red circle", "red heart", "blue star", "blue circle", "blue heart"]
-    assert {"image", "label", "caption", "shape", "colour", "size", "fill", "background", "lighting"} <= set(data["train"].column_names)
+    assert data["train"].features["label"].names == [
+        "red star", "red circle", "red heart", "blue star", "blue circle", "blue heart"
+    ]
+    assert {"image", "label", "caption", *shapes.ATTRIBUTES} <= set(data["train"].column_names)
     row = data["train"][0]
     assert row["image"].mode == "RGB" and row["image"].size == (32, 32)
     assert data["train"].features["label"].int2str(row["label"]) == f"{row['colour']} {row['shape']}"

@@ -28,11 +28,15 @@ def _regular(n: int, inner: float | None = None, start: float = -90.0) -> np.nda
 
 
 def _cross(arm: float = 0.36) -> np.ndarray:
+    """A plus sign with arms ``2 * arm`` wide."""
     a, b = arm, 1.0
-    return np.array([(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a)])
+    top_right = [(-a, -b), (a, -b), (a, -a), (b, -a)]
+    bottom_left = [(-x, -y) for x, y in top_right]
+    return np.array(top_right + [(b, a), (a, a)] + bottom_left + [(-b, -a), (-a, -a)])
 
 
 def _heart(points: int = 28) -> np.ndarray:
+    """The classic parametric heart curve, scaled to radius 1."""
     t = np.linspace(0, 2 * np.pi, points, endpoint=False)
     x = 16 * np.sin(t) ** 3
     y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
@@ -47,9 +51,9 @@ def _crescent(offset: float = 0.45, inner: float = 0.85, points: int = 16) -> np
     inner_start = math.atan2(math.sqrt(1 - x * x), x - offset)
     outer = np.linspace(outer_start, 2 * np.pi - outer_start, points)
     back = np.linspace(2 * np.pi - inner_start, inner_start, points)
-    xy = np.concatenate(
-        [np.stack([np.cos(outer), np.sin(outer)], 1), np.stack([offset + inner * np.cos(back), inner * np.sin(back)], 1)]
-    )
+    outer_arc = np.stack([np.cos(outer), np.sin(outer)], 1)
+    inner_arc = np.stack([offset + inner * np.cos(back), inner * np.sin(back)], 1)
+    xy = np.concatenate([outer_arc, inner_arc])
     return xy + np.array([0.2, 0.0])  # roughly centre the visible mass
 
 
@@ -66,7 +70,7 @@ POLYGONS: dict[str, np.ndarray] = {
     "crescent": _crescent(),
 }
 
-# Lightings as affine colour maps ``rgb @ matrix.T + offset`` on [0, 255] values.
+
 def _hue_rotation(degrees: float) -> np.ndarray:
     """The luminance-preserving hue-rotation matrix (as in the CSS ``hue-rotate`` filter)."""
     c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
@@ -79,6 +83,7 @@ def _hue_rotation(degrees: float) -> np.ndarray:
     )
 
 
+# Lightings as affine colour maps ``rgb @ matrix.T + offset`` on [0, 255] values.
 LIGHTING_MAPS: dict[str, tuple[np.ndarray, np.ndarray]] = {
     "neutral": (np.eye(3), np.zeros(3)),
     "warm": (np.diag([1.1, 0.92, 0.55]), np.array([30.0, 12.0, 0.0])),

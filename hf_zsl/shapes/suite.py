@@ -43,7 +43,11 @@ PRETRAINING = Distribution(backgrounds=SOURCE_BACKGROUNDS, lightings=("neutral",
 _SEEN = Distribution(shapes=COMMON_SHAPES, backgrounds=SOURCE_BACKGROUNDS, exclude_combos=UNSEEN_COMBOS)
 
 FEWSHOT_TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("colour_shape", "colour × shape as pretraining showed them (zero-shot should be strong)", distribution=_SEEN),
+    TaskSpec(
+        "colour_shape",
+        "colour × shape as pretraining showed them (zero-shot should be strong)",
+        distribution=_SEEN,
+    ),
     TaskSpec(
         "fine",
         "size × fill × colour × shape, 64 classes: finer attributes the captions name less often",
@@ -58,8 +62,16 @@ FEWSHOT_TASKS: tuple[TaskSpec, ...] = (
         distribution=_SEEN,
         rare_words=True,
     ),
-    TaskSpec("warm_light", "colour × shape under warm lighting, never seen in pretraining", distribution=dataclasses.replace(_SEEN, lightings=("warm",))),
-    TaskSpec("hue_shift", "colour × shape with every hue rotated by 40°", distribution=dataclasses.replace(_SEEN, lightings=("hue_shift",))),
+    TaskSpec(
+        "warm_light",
+        "colour × shape under warm lighting, never seen in pretraining",
+        distribution=dataclasses.replace(_SEEN, lightings=("warm",)),
+    ),
+    TaskSpec(
+        "hue_shift",
+        "colour × shape with every hue rotated by 40°, never seen in pretraining",
+        distribution=dataclasses.replace(_SEEN, lightings=("hue_shift",)),
+    ),
     TaskSpec(
         "new_backgrounds",
         "colour × shape on background styles pretraining never showed (dots, grid)",
