@@ -8,7 +8,8 @@ ids depend only on the word list, never on hashing or thread order:
 * every one of the 256 byte symbols is in the vocabulary, alone and with the end-of-word marker, so
   no input is ever out of vocabulary (the unknown token is never produced, and in particular an
   unknown word can never turn into ``<|endoftext|>`` and end the prompt early);
-* each listed word gets left-to-right merges, so listed words (almost always) become one token.
+* merges are learned on the word list by deterministic BPE (:func:`learn_merges`), so every
+  listed word becomes exactly one token.
 """
 
 from __future__ import annotations
@@ -41,6 +42,44 @@ def _encode_word(word: str) -> str:
     return "".join(symbols[b] for b in word.encode("utf-8"))
 
 
+def learn_merges(words: Iterable[str]) -> list[tuple[str, str]]:
+    """Byte-pair merges learned on ``words`` (each counted once) until every word is one token.
+
+    Classic BPE training, made deterministic: the most frequent adjacent pair is merged first, ties
+    going to the lexicographically smallest pair. Applying the merges by rank (what BPE does at
+    tokenization time) replays this training exactly, so every listed word becomes one token.
+    """
+    unique = sorted({w.lower() for w in words if w and not w.isspace()})
+    for word in unique:
+        if any(ch.isspace() for ch in word):
+            raise ValueError(f"Tokenizer words must not contain whitespace, got {word!r}.")
+    segmented = []
+    for word in unique:
+        pieces = list(_encode_word(word))
+        pieces[-1] += END_OF_WORD
+        segmented.append(pieces)
+    merges: list[tuple[str, str]] = []
+    while True:
+        counts: dict[tuple[str, str], int] = {}
+        for pieces in segmented:
+            for pair in zip(pieces, pieces[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            return merges
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        for i, pieces in enumerate(segmented):
+            merged, j = [], 0
+            while j < len(pieces):
+                if j + 1 < len(pieces) and (pieces[j], pieces[j + 1]) == best:
+                    merged.append(pieces[j] + pieces[j + 1])
+                    j += 2
+                else:
+                    merged.append(pieces[j])
+                    j += 1
+            segmented[i] = merged
+
+
 def build_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CLIPTokenizer:
     """Build a CLIP BPE tokenizer whose vocabulary holds every byte plus ``words`` as whole tokens.
 
@@ -58,23 +97,9 @@ def build_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CL
     for symbol in _byte_symbols():
         vocab.setdefault(symbol + END_OF_WORD, len(vocab))
 
-    merges: list[tuple[str, str]] = []
-    seen_merges: set[tuple[str, str]] = set()
-    # Longest words first: their merges rank before the shorter words' merges they contain, so
-    # "this" still becomes one token when "is" is also a word.
-    for word in sorted({w.lower() for w in words if w and not w.isspace()}, key=lambda w: (-len(w), w)):
-        if any(ch.isspace() for ch in word):
-            raise ValueError(f"Tokenizer words must not contain whitespace, got {word!r}.")
-        pieces = list(_encode_word(word))
-        pieces[-1] += END_OF_WORD
-        left = pieces[0]
-        for right in pieces[1:]:
-            merged = left + right
-            if (left, right) not in seen_merges:
-                seen_merges.add((left, right))
-                merges.append((left, right))
-            vocab.setdefault(merged, len(vocab))
-            left = merged
+    merges = learn_merges(words)
+    for left, right in merges:
+        vocab.setdefault(left + right, len(vocab))
     return CLIPTokenizer(
         vocab=vocab,
         merges=merges,
