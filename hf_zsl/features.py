@@ -16,12 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .cache import cache_root
 from .modeling.checkpoint import state_digest
 from .modeling.modeling_base import HfZslPreTrainedModel
-
-
-def cache_root() -> str:
-    return os.environ.get("HF_ZSL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "hf_zsl"))
 
 
 def encoder_fingerprint(model: HfZslPreTrainedModel) -> str:
@@ -59,7 +56,7 @@ def image_features(
     if image_column not in dataset.column_names:
         raise ValueError(f"Dataset has no image column {image_column!r}; columns: {dataset.column_names}.")
     key = hashlib.sha256(f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}".encode()).hexdigest()
-    path = os.path.join(cache_root(), "features", f"{key[:32]}.safetensors")
+    path = cache_root("features", f"{key[:32]}.safetensors")
     if os.path.exists(path):
         return load_file(path)["features"]
 

@@ -21,6 +21,7 @@ import datasets
 import numpy as np
 from PIL import Image
 
+from ..cache import cache_root
 from ..quiet import quiet_datasets
 from .captions import CaptionStyle, describe
 from .render import render_scene
@@ -34,8 +35,7 @@ _CHUNK = 2048  # scenes drawn (and held in memory) at a time by generate_pairs
 
 def cache_dir() -> str:
     """Where generated shapes datasets live: ``$HF_ZSL_CACHE/shapes`` (default ``~/.cache/hf_zsl/shapes``)."""
-    root = os.environ.get("HF_ZSL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "hf_zsl"))
-    return os.path.join(root, "shapes")
+    return cache_root("shapes")
 
 
 def fingerprint(arguments: dict) -> str:

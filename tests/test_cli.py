@@ -1,0 +1,49 @@
+"""The command line on the shapes world (with a random tiny CLIP: plumbing, not accuracy)."""
+
+import json
+import os
+
+import pytest
+from transformers import AutoModelForZeroShotImageClassification
+
+from hf_zsl.cli import main
+
+
+def test_eval_base_clip_zero_shot(tiny_base, tmp_path, capsys):
+    out = tmp_path / "b2n.json"
+    assert main(["eval", "--model", tiny_base, "--protocol", "base2new", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["method"] == "zeroshot" and record["protocol"] == "base2new"
+    assert {"base", "new", "harmonic"} <= record.keys()
+    assert all(0 <= record[k] <= 1 for k in ("base", "new", "harmonic"))
+    assert "harmonic" in capsys.readouterr().out
+
+
+def test_train_writes_model_results_and_card(tiny_base, tmp_path):
+    folder = tmp_path / "run"
+    assert main(["train", "--method", "zeroshot", "--protocol", "gzsl", "--model", tiny_base,
+                 "--output-dir", str(folder)]) == 0
+    record = json.loads((folder / "eval_results.json").read_text())
+    assert {"seen", "unseen", "harmonic", "zsl_unseen", "train_seconds", "seed", "shots"} <= record.keys()
+    card = (folder / "README.md").read_text()
+    assert "model-index" in card and "gzsl" in card
+    model = AutoModelForZeroShotImageClassification.from_pretrained(folder)
+    assert model.config.method == "zeroshot"
+    again = tmp_path / "again.json"
+    assert main(["eval", "--model", str(folder), "--protocol", "gzsl", "--json", str(again)]) == 0
+    assert json.loads(again.read_text())["harmonic"] == record["harmonic"]
+
+
+def test_too_many_shots_is_a_clear_error(tiny_base, capsys):
+    assert main(["eval", "--model", tiny_base, "--protocol", "fewshot", "--shots", "500"]) == 2
+    assert "500 shots were asked" in capsys.readouterr().err
+
+
+def test_demo_writes_table_json_and_chart(tiny_base, tmp_path, capsys):
+    results, chart = tmp_path / "demo.json", tmp_path / "demo.png"
+    assert main(["demo", "--model", tiny_base, "--json", str(results), "--chart", str(chart)]) == 0
+    records = json.loads(results.read_text())
+    assert [r["protocol"] for r in records] == ["fewshot", "base2new", "gzsl", "dg"]
+    fewshot = records[0]
+    assert fewshot["accuracy"] == pytest.approx(sum(t["accuracy"] for t in fewshot["tasks"].values()) / len(fewshot["tasks"]))
+    assert os.path.getsize(chart) > 1000 and "chance" in capsys.readouterr().out

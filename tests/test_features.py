@@ -1,0 +1,69 @@
+"""The frozen-encoder feature cache: one pass per image, clear errors for unreadable images."""
+
+import io
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hf_zsl
+from hf_zsl.features import image_features
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_dataset(arrays, name="set"):
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    rows = {"image": [{"bytes": _png(a), "path": None} for a in arrays], "label": [i % 2 for i in range(len(arrays))]}
+    return datasets.Dataset.from_dict(rows, features=features)
+
+
+@pytest.fixture
+def model(tiny_base):
+    return hf_zsl.build("zeroshot", tiny_base)
+
+
+def test_features_are_computed_once(model, monkeypatch):
+    rng = np.random.RandomState(1)
+    data = image_dataset([(rng.rand(32, 32, 3) * 255).astype(np.uint8) for _ in range(5)])
+    first = image_features(model, data, progress=False)
+    assert first.shape == (5, model.config.clip_config.projection_dim)
+    torch.testing.assert_close(first.norm(dim=-1), torch.ones(5))
+    monkeypatch.setattr(type(model), "encode_images", lambda *a, **k: pytest.fail("features were recomputed"))
+    assert torch.equal(image_features(model, data, progress=False), first)
+
+
+def test_features_match_the_model(model):
+    rng = np.random.RandomState(2)
+    arrays = [(rng.rand(40, 36, 3) * 255).astype(np.uint8) for _ in range(3)]
+    cached = image_features(model, image_dataset(arrays), progress=False)
+    pixels = model.image_processor(images=[Image.fromarray(a) for a in arrays], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        torch.testing.assert_close(cached, model.encode_images(pixels))
+
+
+def test_grayscale_rows_are_converted(model):
+    gray = np.full((32, 32), 128, dtype=np.uint8)
+    features = image_features(model, image_dataset([gray, np.stack([gray] * 3, -1)]), progress=False)
+    torch.testing.assert_close(features[0], features[1])
+
+
+def test_unreadable_image_names_the_rows(model):
+    data = image_dataset([np.zeros((32, 32, 3), dtype=np.uint8)] * 2)
+    broken = data.cast_column("image", datasets.Image(decode=False)).map(
+        lambda row, i: {"image": {"bytes": b"not a png" if i == 1 else row["image"]["bytes"], "path": None}},
+        with_indices=True,
+    ).cast_column("image", datasets.Image())
+    with pytest.raises(ValueError, match="rows 0-63 could not be decoded"):
+        image_features(model, broken, progress=False)
+
+
+def test_missing_image_column(model):
+    with pytest.raises(ValueError, match="no image column 'pixels'"):
+        image_features(model, image_dataset([np.zeros((32, 32, 3), dtype=np.uint8)]), image_column="pixels")
