@@ -130,9 +130,14 @@ def test_hf_zsl_model_with_card_round_trip(stub_hub, tiny_base, images, tmp_path
     card = ModelCard.load("user/zeroshot")
     assert card.data.tags == ["hf_zsl", "zeroshot"] and card.data.eval_results[0].metric_value == 0.9
 
+    model.card_info = {"protocol": {"kind": "fewshot", "k": 16, "seed": 1},
+                       "results": [{"dataset": "shapes", "protocol": "fewshot", "accuracy": 0.5}]}
     model.push_to_hub("user/zeroshot-direct")
     direct = AutoModelForZeroShotImageClassification.from_pretrained("user/zeroshot-direct").eval()
     assert torch.equal(_logits(direct, images), _logits(model, images))
+    pushed_card = ModelCard.load("user/zeroshot-direct")  # our card, not transformers' generic one
+    assert pushed_card.data.tags == ["hf_zsl", "zeroshot"] and pushed_card.data.eval_results[0].metric_value == 0.5
+    assert "itap of a {}." in pushed_card.text
 
 
 def test_fixture_refuses_connections_off_loopback(stub_hub):
