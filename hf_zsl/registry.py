@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from transformers import AutoConfig, AutoModelForZeroShotImageClassification
 from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
+from .modeling.configuration_linear_probe import LinearProbeConfig
 from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
 from .modeling.modeling_base import HfZslPreTrainedModel
+from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
 
 
@@ -40,3 +42,4 @@ def get_method(name: str) -> Method:
 
 
 register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel))
+register(Method("linear_probe", LinearProbeConfig, LinearProbeModel))

@@ -23,6 +23,9 @@ class HfZslConfig(PreTrainedConfig):
         hypothesis_token_ids (`list`, *optional*): ``[prefix_ids, suffix_ids]`` of the stock
             pipeline's default hypothesis template, stripped from incoming labels.
         saved_state_sha256 (`str`, *optional*): digest of the tensors in the checkpoint, checked on load.
+        class_names (`list[str]`, *optional*): the classes a trained method learned something for.
+        class_token_ids (`list[list[int]]`, *optional*): their label token ids; call-time labels with
+            the same ids use what was learned, other labels fall back to open-vocabulary scoring.
     """
 
     sub_configs_defaults = {"clip_config": CLIPConfig}
@@ -35,6 +38,8 @@ class HfZslConfig(PreTrainedConfig):
     template_token_ids: list | None = None
     hypothesis_token_ids: list | None = None
     saved_state_sha256: str | None = None
+    class_names: list | None = None
+    class_token_ids: list | None = None
 
     @property
     def method(self) -> str:
@@ -49,6 +54,23 @@ class HfZslConfig(PreTrainedConfig):
             self.templates = list(templates)
             self.template_token_ids = [template_token_ids(tokenizer, t) for t in templates]
         self.hypothesis_token_ids = template_token_ids(tokenizer, PIPELINE_HYPOTHESIS_TEMPLATE)
+
+    def set_classes(self, tokenizer, class_names: list[str]) -> None:
+        """Record the trained classes and their label token ids (``tokenizer`` without special tokens)."""
+        if isinstance(class_names, str) or not class_names:
+            raise ValueError("class_names must be a non-empty list of class-name strings.")
+        token_ids = [tokenizer(name, add_special_tokens=False)["input_ids"] for name in class_names]
+        first_seen: dict[tuple, int] = {}
+        for position, ids in enumerate(map(tuple, token_ids)):
+            if not ids:
+                raise ValueError(f"Class name at position {position} is empty.")
+            if ids in first_seen:
+                raise ValueError(
+                    f"Class names {class_names[first_seen[ids]]!r} and {class_names[position]!r} tokenize "
+                    "identically; class names must be distinct."
+                )
+            first_seen[ids] = position
+        self.class_names, self.class_token_ids = list(class_names), token_ids
 
     @property
     def prompt_ids(self) -> list[TemplateIds]:

@@ -82,6 +82,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
         base_model_name_or_path: str,
         base_model_revision: str | None = None,
         templates: list[str] | None = None,
+        class_names: list[str] | None = None,
         **hyperparameters,
     ) -> "HfZslPreTrainedModel":
         """A fresh, untrained model of this method around the weights of ``clip``.
@@ -92,6 +93,8 @@ class HfZslPreTrainedModel(PreTrainedModel):
             image_processor: the base's image processor.
             base_model_name_or_path: recorded in the config so a checkpoint can find the base again.
             templates: prompt templates, each with one ``{}``; the method's default when omitted.
+            class_names: the classes a trained method will learn (required by methods that learn
+                per-class state).
             **hyperparameters: the method's configuration fields.
         """
         clip_config = copy.deepcopy(clip.config)
@@ -106,12 +109,17 @@ class HfZslPreTrainedModel(PreTrainedModel):
             **hyperparameters,
         )
         config.set_prompting(tokenizer, templates if templates is not None else cls.default_templates)
+        if class_names is not None:
+            config.set_classes(tokenizer, class_names)
+        elif cls.needs_class_names:
+            raise ValueError(f"{cls.__name__} learns per-class state: pass class_names=[...] to build it.")
         model = cls(config)
         model.clip.load_state_dict(clip.state_dict())
         model.tokenizer, model.image_processor = tokenizer, image_processor
         return model
 
     default_templates: list[str] | None = None
+    needs_class_names: bool = False
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -124,8 +132,15 @@ class HfZslPreTrainedModel(PreTrainedModel):
         return self.clip.logit_scale.exp()
 
     def text_parameters(self) -> list[torch.nn.Parameter]:
-        """Parameters label features depend on (the cache key watches them)."""
-        return list(self.clip.text_model.parameters()) + list(self.clip.text_projection.parameters())
+        """Parameters label features may depend on (the cache key watches them): the text tower and
+        everything the method learns."""
+        learned = [p for name, p in self.named_parameters() if not name.startswith("clip.")]
+        return [*self.clip.text_model.parameters(), *self.clip.text_projection.parameters(), *learned]
+
+    def trained_class_indices(self, labels: list[tuple[int, ...]]) -> list[int | None]:
+        """For each label, the index of the trained class with the same token ids, or ``None``."""
+        lookup = {tuple(ids): i for i, ids in enumerate(self.config.class_token_ids or [])}
+        return [lookup.get(tuple(label)) for label in labels]
 
     def label_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> list[tuple[int, ...]]:
         """Each candidate label's own ids (see :func:`prompting.label_token_ids`)."""

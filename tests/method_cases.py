@@ -5,8 +5,10 @@ new method cannot skip the matrix. ``fit`` puts a model into a trained state (ch
 tensor) so save / load equality is tested on non-trivial weights.
 """
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
 
 
 @dataclass
@@ -15,6 +17,18 @@ class MethodCase:
     fit: Callable | None = None
 
 
+def perturb_learned(model) -> None:
+    """A stand-in for training: move every learned tensor to seeded random values."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if not name.startswith("clip."):
+                parameter.add_(torch.randn(parameter.shape, generator=generator))
+
+
+TRAINED_CLASSES = ["red circle", "blue square"]  # a subset of the matrix's labels: the rest are new
+
 CASES: dict[str, MethodCase] = {
     "zeroshot": MethodCase(hyperparameters={"templates": ["a photo of a {}.", "art of the {}."]}),
+    "linear_probe": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
 }
