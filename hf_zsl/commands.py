@@ -7,13 +7,14 @@ import os
 
 from transformers import AutoModelForZeroShotImageClassification
 
+from .evaluation import evaluate_protocol
 from .factory import build
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
 from .report import format_table, save_chart
-from .runs import PROTOCOL_NAMES, SHAPES, Timer, evaluate_run, make_protocols, write_json
+from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
 
 DEMO_METHODS = ("zeroshot",)
-CARD_KEYS = ("dataset", "protocol", "shots", "accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", "new")
+CARD_METRICS = ("accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", "new")
 
 
 def load_model(name_or_path: str) -> HfZslPreTrainedModel:
@@ -33,29 +34,37 @@ def load_model(name_or_path: str) -> HfZslPreTrainedModel:
 
 
 def train(method: str, protocol: str, shots: int, seed: int, base: str, dataset: str, output_dir: str) -> dict:
-    """Build ``method`` over ``base``, fit it on the protocol's training view, evaluate, save.
+    """Fit ``method`` on each task of the protocol, evaluate, and save.
 
-    Writes the model (weights, config, tokenizer, processor, code, card) and
-    ``eval_results.json`` to ``output_dir``; returns the result record.
+    Writes each task's model (weights, config, tokenizer, processor, code, card) to ``output_dir``
+    (``output_dir/<task>`` when the protocol has several tasks) and the result record to
+    ``output_dir/eval_results.json``; returns the record.
     """
     protocols = make_protocols(protocol, dataset, shots, seed)
-    with Timer() as timer:
-        model = build(method, base)  # zero-shot CLIP learns nothing: building is its training
-    record = evaluate_run(model, protocol, protocols, method, shots, seed, dataset, timer.seconds)
-    model.card_info = {
-        "protocol": {"kind": protocol, "k": record["shots"], "seed": seed, "dataset": dataset},
-        "results": [{k: record[k] for k in CARD_KEYS if k in record}],
-    }
-    model.save_pretrained(output_dir)
+    record, models = run_method(method, protocol, protocols, base, shots, seed, dataset)
+    for task, model in models.items():
+        model.card_info |= {
+            "protocol": {"kind": protocol, "k": record["shots"], "seed": seed, "dataset": dataset, "task": task},
+            "results": [{"dataset": dataset, "protocol": protocol, "shots": record["shots"], **_scores(record, task)}],
+        }
+        model.save_pretrained(output_dir if len(models) == 1 else os.path.join(output_dir, task))
     write_json(record, os.path.join(output_dir, "eval_results.json"))
     print(format_table([record]))
     return record
 
 
+def _scores(record: dict, task: str) -> dict:
+    """The headline metrics of one task of ``record`` (the record itself for single-task protocols)."""
+    scores = record.get("tasks", {}).get(task, record)
+    return {k: scores[k] for k in CARD_METRICS if k in scores}
+
+
 def evaluate(model_path: str, protocol: str, shots: int, seed: int, dataset: str, json_path: str | None) -> dict:
     """Evaluate a saved model (or zero-shot CLIP over a base) on a protocol; print and optionally save."""
     model = load_model(model_path)
-    record = evaluate_run(model, protocol, make_protocols(protocol, dataset, shots, seed), model.config.method, shots, seed, dataset)
+    protocols = make_protocols(protocol, dataset, shots, seed)
+    per_task = {name: evaluate_protocol(model, task) for name, task in protocols.items()}
+    record = summarise(model.config.method, protocol, per_task, protocols, shots, seed, dataset, 0.0)
     print(format_table([record]))
     if json_path:
         write_json(record, json_path)
@@ -66,10 +75,9 @@ def demo(base: str = EMBEDDED_BASE, json_path: str | None = None, chart_path: st
     """Every available method on every protocol of the shapes world, offline: table, JSON, chart."""
     records = []
     for method in DEMO_METHODS:
-        model = build(method, base)
         for protocol in PROTOCOL_NAMES:
             print(f"[{method}] {protocol} ...", flush=True)
-            records.append(evaluate_run(model, protocol, make_protocols(protocol, SHAPES, 16, 1), method, 16, 1))
+            records.append(run_method(method, protocol, make_protocols(protocol, SHAPES, 16, 1), base, 16, 1)[0])
     print(format_table(records))
     if json_path:
         write_json(records, json_path)

@@ -1,5 +1,6 @@
 """The method registry: one entry per method, registered with the transformers Auto classes."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from transformers import AutoConfig, AutoModelForZeroShotImageClassification
@@ -10,13 +11,25 @@ from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
+from .methods import linear_probe
 
 
 @dataclass(frozen=True)
 class Method:
+    """A registered method.
+
+    Attributes:
+        name: what ``hf_zsl.build`` and ``--method`` call it.
+        config_class, model_class: its ``modeling/`` pair.
+        fit: ``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a
+            protocol's training view (``None``: nothing to train); it returns what it chose
+            (hyper-parameters, validation scores) and ``train_seconds``.
+    """
+
     name: str
     config_class: type
     model_class: type[HfZslPreTrainedModel]
+    fit: Callable | None = None
 
 
 METHODS: dict[str, Method] = {}
@@ -42,4 +55,4 @@ def get_method(name: str) -> Method:
 
 
 register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel))
-register(Method("linear_probe", LinearProbeConfig, LinearProbeModel))
+register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit))

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import datasets
 import numpy as np
 
 from . import shapes
 from .evaluation import chance_levels, evaluate_protocol
+from .factory import build
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol
+from .registry import get_method
 
 PROTOCOL_NAMES = ("fewshot", "base2new", "gzsl", "dg")
 SHAPES = "shapes"
@@ -57,25 +58,38 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
     )
 
 
-def evaluate_run(
-    model: HfZslPreTrainedModel,
-    protocol: str,
-    protocols: dict[str, EvaluationProtocol],
+def fit_method(method: str, base, protocol: EvaluationProtocol) -> tuple[HfZslPreTrainedModel, dict]:
+    """A fresh ``method`` model over ``base``, fitted on ``protocol``'s training view.
+
+    Returns the model and what fitting chose (``{}`` and 0 seconds for methods that learn nothing).
+    """
+    entry = get_method(method)
+    class_names = {"class_names": protocol.train_class_names} if entry.model_class.needs_class_names else {}
+    model = build(method, base, **class_names)
+    if entry.fit is None:
+        return model, {"train_seconds": 0.0}
+    return model, entry.fit(model, protocol.training_view())
+
+
+def summarise(
     method: str,
+    protocol: str,
+    per_task: dict[str, dict],
+    protocols: dict[str, EvaluationProtocol],
     shots: int | None,
     seed: int,
-    dataset: str = SHAPES,
-    train_seconds: float = 0.0,
+    dataset: str,
+    train_seconds: float,
 ) -> dict:
     """One result record: the protocol's metrics (a suite's mean, with per-task numbers) + metadata."""
-    per_task = {name: evaluate_protocol(model, p) for name, p in protocols.items()}
     chance = {name: chance_levels(p) for name, p in protocols.items()}
-    keys = [k for k, v in next(iter(per_task.values())).items() if isinstance(v, float)]
+    first = next(iter(per_task.values()))
+    keys = [k for k, v in first.items() if isinstance(v, float)]
     record = {
         "method": method,
         "protocol": protocol,
         "dataset": dataset,
-        "shots": shots if method != "zeroshot" else 0,
+        "shots": 0 if get_method(method).fit is None else shots,
         "seed": seed,
         "train_seconds": round(train_seconds, 3),
         **{k: float(np.mean([r[k] for r in per_task.values()])) for k in keys},
@@ -84,23 +98,41 @@ def evaluate_run(
     }
     if len(per_task) > 1 or protocol == "fewshot":
         record["tasks"] = per_task
-    elif "domains" in next(iter(per_task.values())):
-        record["domains"] = next(iter(per_task.values()))["domains"]
+    elif "domains" in first:
+        record["domains"] = first["domains"]
     return record
+
+
+def run_method(
+    method: str,
+    protocol: str,
+    protocols: dict[str, EvaluationProtocol],
+    base,
+    shots: int | None,
+    seed: int,
+    dataset: str = SHAPES,
+) -> tuple[dict, dict[str, HfZslPreTrainedModel]]:
+    """Fit ``method`` on each task's training view, evaluate it on the task's tests, summarise.
+
+    Returns the result record and the fitted model of each task (a method that learns nothing is
+    built once and shared).
+    """
+    models, per_task, seconds = {}, {}, 0.0
+    shared = None
+    for name, task in protocols.items():
+        if shared is not None:
+            models[name] = shared
+        else:
+            models[name], info = fit_method(method, base, task)
+            seconds += info["train_seconds"]
+            models[name].card_info["fit"] = info
+            if get_method(method).fit is None:
+                shared = models[name]
+        per_task[name] = evaluate_protocol(models[name], task)
+    return summarise(method, protocol, per_task, protocols, shots, seed, dataset, seconds), models
 
 
 def write_json(records: list[dict] | dict, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:
         json.dump(records, handle, indent=2)
-
-
-class Timer:
-    """``with Timer() as t: ...``; ``t.seconds`` afterwards."""
-
-    def __enter__(self):
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self._start
