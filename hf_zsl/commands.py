@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from accelerate import PartialState
 from transformers import AutoModelForZeroShotImageClassification
 
 from .evaluation import evaluate_protocol
@@ -12,6 +13,7 @@ from .factory import build
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
 from .report import format_table, save_chart
 from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
+from .training import FitSettings
 
 DEMO_METHODS = ("zeroshot",)
 CARD_METRICS = ("accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", "new")
@@ -33,15 +35,27 @@ def load_model(name_or_path: str) -> HfZslPreTrainedModel:
     return model.eval()
 
 
-def train(method: str, protocol: str, shots: int, seed: int, base: str, dataset: str, output_dir: str) -> dict:
+def train(
+    method: str,
+    protocol: str,
+    shots: int,
+    seed: int,
+    base: str,
+    dataset: str,
+    output_dir: str,
+    settings: FitSettings | None = None,
+) -> dict:
     """Fit ``method`` on each task of the protocol, evaluate, and save.
 
     Writes each task's model (weights, config, tokenizer, processor, code, card) to ``output_dir``
     (``output_dir/<task>`` when the protocol has several tasks) and the result record to
-    ``output_dir/eval_results.json``; returns the record.
+    ``output_dir/eval_results.json``; returns the record. Under ``accelerate launch`` every process
+    trains (gradients synchronised) and only the main process writes.
     """
     protocols = make_protocols(protocol, dataset, shots, seed)
-    record, models = run_method(method, protocol, protocols, base, shots, seed, dataset)
+    record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
+    if not PartialState().is_main_process:
+        return record
     for task, model in models.items():
         model.card_info |= {
             "protocol": {"kind": protocol, "k": record["shots"], "seed": seed, "dataset": dataset, "task": task},

@@ -76,6 +76,7 @@ def image_features(
             chunks.append(model.encode_images(pixels).float().cpu())
     features = torch.cat(chunks) if chunks else torch.zeros(0, model.config.clip_config.projection_dim)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    save_file({"features": features.contiguous()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    staging = f"{path}.{os.getpid()}.tmp"  # processes of a distributed run may write at once
+    save_file({"features": features.contiguous()}, staging)
+    os.replace(staging, path)
     return features

@@ -15,6 +15,7 @@ from .factory import build
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol
 from .registry import get_method
+from .training import FitSettings
 
 PROTOCOL_NAMES = ("fewshot", "base2new", "gzsl", "dg")
 SHAPES = "shapes"
@@ -58,17 +59,23 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
     )
 
 
-def fit_method(method: str, base, protocol: EvaluationProtocol) -> tuple[HfZslPreTrainedModel, dict]:
+def fit_method(
+    method: str, base, protocol: EvaluationProtocol, settings: FitSettings | None = None
+) -> tuple[HfZslPreTrainedModel, dict]:
     """A fresh ``method`` model over ``base``, fitted on ``protocol``'s training view.
 
-    Returns the model and what fitting chose (``{}`` and 0 seconds for methods that learn nothing).
+    Args:
+        settings: optimisation settings replacing the method's defaults (``None``: the defaults).
+
+    Returns the model and what fitting chose (0 seconds for methods that learn nothing).
     """
     entry = get_method(method)
     class_names = {"class_names": protocol.train_class_names} if entry.model_class.needs_class_names else {}
     model = build(method, base, **class_names)
     if entry.fit is None:
         return model, {"train_seconds": 0.0}
-    return model, entry.fit(model, protocol.training_view())
+    view = protocol.training_view()
+    return model, entry.fit(model, view) if settings is None else entry.fit(model, view, settings)
 
 
 def summarise(
@@ -111,6 +118,7 @@ def run_method(
     shots: int | None,
     seed: int,
     dataset: str = SHAPES,
+    settings: FitSettings | None = None,
 ) -> tuple[dict, dict[str, HfZslPreTrainedModel]]:
     """Fit ``method`` on each task's training view, evaluate it on the task's tests, summarise.
 
@@ -123,7 +131,7 @@ def run_method(
         if shared is not None:
             models[name] = shared
         else:
-            models[name], info = fit_method(method, base, task)
+            models[name], info = fit_method(method, base, task, settings)
             seconds += info["train_seconds"]
             models[name].card_info["fit"] = info
             if get_method(method).fit is None:
