@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-from accelerate import PartialState
 from transformers import AutoModelForZeroShotImageClassification
 
 from .evaluation import evaluate_protocol
@@ -13,7 +12,7 @@ from .factory import build
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
 from .report import format_table, save_chart
 from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
-from .training import FitSettings
+from .training import FitSettings, distributed_state
 
 DEMO_METHODS = ("zeroshot",)
 CARD_METRICS = ("accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", "new")
@@ -54,7 +53,7 @@ def train(
     """
     protocols = make_protocols(protocol, dataset, shots, seed)
     record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
-    if not PartialState().is_main_process:
+    if not distributed_state().is_main_process:
         return record
     for task, model in models.items():
         model.card_info |= {

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from transformers import Trainer, TrainingArguments
 
 from .features import image_features
@@ -96,6 +97,16 @@ class PenalisedTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def distributed_state() -> PartialState:
+    """This process's place in a (possibly multi-process) run.
+
+    On machines without CUDA the state is built with ``cpu=True`` so that ``torchrun`` /
+    ``accelerate launch`` with several processes really forms a gloo group (without it every
+    process silently trains alone).
+    """
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def training_arguments(settings: FitSettings, output_dir: str | None = None, **overrides) -> TrainingArguments:
     """``TrainingArguments`` for a feature-level run: no checkpoints, no reporting, seeded."""
     return TrainingArguments(
@@ -110,10 +121,14 @@ def training_arguments(settings: FitSettings, output_dir: str | None = None, **o
         data_seed=settings.seed,
         logging_steps=settings.logging_steps,
         save_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
         report_to=[],
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=os.environ.get("HF_ZSL_PROGRESS", "1") == "0",
+        # Every process gets a slice of the same global batch, so N processes take the optimisation
+        # steps one process would (per_device_train_batch_size is the global batch).
+        accelerator_config={"split_batches": True},
         **overrides,
     )
 
@@ -137,8 +152,27 @@ def train_on_features(
         penalty=penalty,
     )
     result = trainer.train()
+    check_synchronised(model, trainer.accelerator)
     model.eval()
     return float(result.metrics["train_runtime"])
+
+
+def check_synchronised(model: torch.nn.Module, accelerator) -> None:
+    """Raise if the processes of a distributed run ended with different learned weights.
+
+    Guards the known trap where a model used before ``train()`` (e.g. ``trainer.evaluate()``) stays
+    unwrapped, so gradients are silently not all-reduced and every process trains alone.
+    """
+    if accelerator.num_processes == 1:
+        return
+    learned = [p.detach().double().sum() for name, p in model.named_parameters() if not name.startswith("clip.")]
+    checksum = torch.stack(learned).sum().reshape(1).to(accelerator.device)
+    gathered = accelerator.gather(checksum)
+    if not torch.allclose(gathered, gathered[0].expand_as(gathered), rtol=0, atol=1e-6):
+        raise RuntimeError(
+            f"Distributed training ended with different weights on different processes (checksums "
+            f"{gathered.tolist()}): gradients were not synchronised. Do not use the model before train()."
+        )
 
 
 def accuracy_on_features(model: HfZslPreTrainedModel, data: LabelledFeatures) -> float:

@@ -1,0 +1,49 @@
+"""Train a method on a protocol from a YAML config (thin: parse, then call hf_zsl).
+
+    accelerate launch recipes/train.py --config recipes/configs/linear_probe_fewshot.yaml
+    accelerate launch --config_file recipes/accelerate/cpu_2proc.yaml recipes/train.py --config ...
+    python recipes/train.py --config ... --set shots=4 seed=2 output_dir=outputs/lp4
+
+Config keys: method, protocol, shots, seed, model, dataset, output_dir, and optionally
+``settings`` (fields of hf_zsl.training.FitSettings replacing the method's defaults).
+"""
+
+import argparse
+import json
+import os
+
+import yaml
+
+from hf_zsl.commands import train
+from hf_zsl.training import FitSettings, distributed_state
+
+KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
+    args = parser.parse_args()
+    with open(args.config) as handle:
+        config = yaml.safe_load(handle)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        config[key] = yaml.safe_load(value)
+    unknown = set(config) - set(KEYS) - {"settings"}
+    if unknown:
+        raise SystemExit(f"Unknown config keys {sorted(unknown)}; known: {list(KEYS)} and 'settings'.")
+    settings = FitSettings(**config["settings"]) if "settings" in config else None
+    state = distributed_state()
+    record = train(
+        config["method"], config["protocol"], config.get("shots", 16), config.get("seed", 1),
+        config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
+    )
+    if state.is_main_process:
+        run = {"world_size": state.num_processes, "config": config, "train_seconds": record["train_seconds"]}
+        with open(os.path.join(config["output_dir"], "run.json"), "w") as handle:
+            json.dump(run, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
