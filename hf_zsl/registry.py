@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from transformers import AutoConfig, AutoModelForZeroShotImageClassification
 from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
+from .modeling.configuration_ccli import CCLIConfig
 from .modeling.configuration_linear_probe import LinearProbeConfig
 from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
 from .modeling.modeling_base import HfZslPreTrainedModel
+from .modeling.modeling_ccli import CCLIModel
 from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
-from .methods import linear_probe
+from .methods import ccli, linear_probe
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,4 @@ def get_method(name: str) -> Method:
 
 register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel))
 register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit))
+register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit))

@@ -31,4 +31,5 @@ TRAINED_CLASSES = ["red circle", "blue square"]  # a subset of the matrix's labe
 CASES: dict[str, MethodCase] = {
     "zeroshot": MethodCase(hyperparameters={"templates": ["a photo of a {}.", "art of the {}."]}),
     "linear_probe": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
+    "ccli": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES, "num_concepts": 4}, fit=perturb_learned),
 }
