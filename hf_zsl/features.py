@@ -1,8 +1,8 @@
 """The frozen-encoder feature cache: every image goes through the image tower once.
 
 Features are keyed by (base encoder weights, image preprocessing, dataset fingerprint, augmentation
-seed) and stored as safetensors under ``$HF_ZSL_CACHE/features`` (default ``~/.cache/hf_zsl``), so
-every feature-level method and every evaluation reads the same tensors.
+views and seed) and stored as safetensors under ``$HF_ZSL_CACHE/features`` (default
+``~/.cache/hf_zsl``), so every feature-level method and every evaluation reads the same tensors.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .augmentation import augment
 from .cache import cache_root
 from .modeling.checkpoint import state_digest
 from .modeling.modeling_base import HfZslPreTrainedModel
@@ -45,17 +46,31 @@ def image_features(
     image_column: str = "image",
     batch_size: int = 64,
     progress: bool = True,
+    augment_views: int = 0,
+    augment_seed: int = 0,
 ) -> torch.Tensor:
     """L2-normalised image features of every row of ``dataset``, shape `(len(dataset), dim)`.
 
-    Computed once per (encoder, preprocessing, dataset fingerprint) and then read from the cache.
+    Computed once per (encoder, preprocessing, dataset fingerprint, augmentation) and then read from
+    the cache.
+
+    Args:
+        augment_views: if positive, encode this many augmented views of every image instead
+            (:func:`hf_zsl.augmentation.augment`, applied to the PIL image before the image
+            processor); the result then has shape `(augment_views, len(dataset), dim)`.
+        augment_seed: seed of the augmentations (view ``v`` of row ``i`` depends only on
+            ``(augment_seed, v, i)``).
 
     Raises:
         ValueError: if ``image_column`` is missing or an image cannot be decoded (naming the row).
     """
     if image_column not in dataset.column_names:
         raise ValueError(f"Dataset has no image column {image_column!r}; columns: {dataset.column_names}.")
-    key = hashlib.sha256(f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}".encode()).hexdigest()
+    if augment_views < 0:
+        raise ValueError(f"augment_views must be 0 (no augmentation) or a positive count, got {augment_views}.")
+    augmentation = f"|augment={augment_views},{augment_seed}" if augment_views else ""
+    key = f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}{augmentation}"
+    key = hashlib.sha256(key.encode()).hexdigest()
     path = cache_root("features", f"{key[:32]}.safetensors")
     if os.path.exists(path):
         return load_file(path)["features"]
@@ -72,9 +87,19 @@ def image_features(
                     "Remove or replace the unreadable files; no features were cached."
                 ) from None
             images = [_as_rgb(image, start + i) for i, image in enumerate(rows)]
-            pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"].to(device)
-            chunks.append(model.encode_images(pixels).float().cpu())
-    features = torch.cat(chunks) if chunks else torch.zeros(0, model.config.clip_config.projection_dim)
+            views = [
+                [augment(image, augment_seed, v, start + i) for i, image in enumerate(images)]
+                for v in range(augment_views)
+            ]
+            encoded = []
+            for view in views or [images]:
+                pixels = model.image_processor(images=view, return_tensors="pt")["pixel_values"].to(device)
+                encoded.append(model.encode_images(pixels).float().cpu())
+            chunks.append(torch.stack(encoded))
+    dim = model.config.clip_config.projection_dim
+    features = torch.cat(chunks, dim=1) if chunks else torch.zeros(max(augment_views, 1), 0, dim)
+    if not augment_views:
+        features = features[0]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     staging = f"{path}.{os.getpid()}.tmp"  # processes of a distributed run may write at once
     save_file({"features": features.contiguous()}, staging)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from test_tip_adapter import fill_cache
 
 
 @dataclass
@@ -32,4 +33,6 @@ CASES: dict[str, MethodCase] = {
     "zeroshot": MethodCase(hyperparameters={"templates": ["a photo of a {}.", "art of the {}."]}),
     "linear_probe": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
     "ccli": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES, "num_concepts": 4}, fit=perturb_learned),
+    "tip_adapter": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
+    "tip_adapter_f": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
 }

@@ -67,3 +67,36 @@ def test_unreadable_image_names_the_rows(model):
 def test_missing_image_column(model):
     with pytest.raises(ValueError, match="no image column 'pixels'"):
         image_features(model, image_dataset([np.zeros((32, 32, 3), dtype=np.uint8)]), image_column="pixels")
+
+
+def test_augmented_views_are_seeded_cached_and_keyed_apart(model, monkeypatch, tmp_path):
+    rng = np.random.RandomState(3)
+    data = image_dataset([(rng.rand(32, 40, 3) * 255).astype(np.uint8) for _ in range(3)])
+    plain = image_features(model, data, progress=False)
+    views = image_features(model, data, progress=False, augment_views=4, augment_seed=7)
+    assert views.shape == (4, 3, model.config.clip_config.projection_dim)
+    torch.testing.assert_close(views.norm(dim=-1), torch.ones(4, 3))
+    assert not torch.allclose(views[0], views[1]) and not torch.allclose(views[0], plain)
+    # A view depends on (seed, view, row) only: another batch size and fewer views, computed afresh
+    # in an empty cache, give the same features.
+    monkeypatch.setattr("hf_zsl.features.cache_root", lambda *parts: str(tmp_path.joinpath(*parts)))
+    fewer = image_features(model, data, batch_size=2, progress=False, augment_views=2, augment_seed=7)
+    torch.testing.assert_close(fewer, views[:2])
+    other_seed = image_features(model, data, progress=False, augment_views=4, augment_seed=8)
+    assert not torch.allclose(other_seed, views)
+    monkeypatch.setattr(type(model), "encode_images", lambda *a, **k: pytest.fail("features were recomputed"))
+    assert torch.equal(image_features(model, data, progress=False, augment_views=4, augment_seed=8), other_seed)
+
+
+def test_augmentation_crops_inside_the_image_and_keeps_its_size():
+    from hf_zsl.augmentation import augment, crop_box
+
+    rng = np.random.default_rng(0)
+    for width, height in [(32, 32), (50, 20), (7, 90)]:
+        for _ in range(50):
+            left, top, right, bottom = crop_box(width, height, rng)
+            assert 0 <= left < right <= width and 0 <= top < bottom <= height
+    image = Image.fromarray((np.random.RandomState(4).rand(20, 30, 3) * 255).astype(np.uint8))
+    assert augment(image, 0, 1, 2).size == image.size
+    assert np.array_equal(np.asarray(augment(image, 0, 1, 2)), np.asarray(augment(image, 0, 1, 2)))
+    assert not np.array_equal(np.asarray(augment(image, 0, 1, 2)), np.asarray(augment(image, 0, 2, 2)))
