@@ -8,14 +8,16 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLA
 
 from .modeling.configuration_ccli import CCLIConfig
 from .modeling.configuration_linear_probe import LinearProbeConfig
+from .modeling.configuration_rtos import RTOSConfig
 from .modeling.configuration_tip_adapter import TipAdapterConfig, TipAdapterFConfig
 from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .modeling.modeling_ccli import CCLIModel
 from .modeling.modeling_linear_probe import LinearProbeModel
+from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
-from .methods import ccli, linear_probe, tip_adapter
+from .methods import ccli, linear_probe, rtos, tip_adapter
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,4 @@ register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_
 register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit))
 register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit))
 register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit))
+register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit))

@@ -35,4 +35,5 @@ CASES: dict[str, MethodCase] = {
     "ccli": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES, "num_concepts": 4}, fit=perturb_learned),
     "tip_adapter": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
     "tip_adapter_f": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
+    "rtos": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
 }
