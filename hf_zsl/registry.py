@@ -7,17 +7,19 @@ from transformers import AutoConfig, AutoModelForZeroShotImageClassification
 from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
 from .modeling.configuration_ccli import CCLIConfig
+from .modeling.configuration_coop import CoOpConfig
 from .modeling.configuration_linear_probe import LinearProbeConfig
 from .modeling.configuration_rtos import RTOSConfig
 from .modeling.configuration_tip_adapter import TipAdapterConfig, TipAdapterFConfig
 from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .modeling.modeling_ccli import CCLIModel
+from .modeling.modeling_coop import CoOpModel
 from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
-from .methods import ccli, linear_probe, rtos, tip_adapter
+from .methods import ccli, coop, linear_probe, rtos, tip_adapter
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,4 @@ register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit))
 register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit))
 register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit))
 register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit))
+register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit))

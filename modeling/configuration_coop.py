@@ -1,0 +1,36 @@
+"""Configuration of CoOp (context optimisation, Zhou et al., IJCV 2022)."""
+
+from .configuration_base import HfZslConfig
+
+
+class CoOpConfig(HfZslConfig):
+    """CoOp: the prompt ``[SOS] ctx_1 .. ctx_M <label> . [EOS]`` with M learned context tokens.
+
+    The context tokens are placeholder tokens added to the tokenizer (``<|hfzsl_ctx_i|>``, and
+    ``<|hfzsl_ctx_c_i|>`` per trained class with class-specific context); their embeddings are PEFT
+    trainable tokens.
+
+    Args:
+        n_ctx (`int`): number of context tokens M (16 by default; the number of tokens of
+            ``ctx_init`` when that is given).
+        ctx_init (`str`, *optional*): words whose token embeddings initialise the context (e.g.
+            ``"a photo of a"``); otherwise the context starts at seeded N(0, 0.02²) values.
+        class_specific_context (`bool`): one context per trained class (CoOp's CSC) instead of one
+            unified context shared by all labels.
+        context_seed (`int`): seed of the random initialisation.
+        context_token_ids (`list[int]`, *optional*): ids of the shared context placeholders, the
+            prompt prefix (set at build time, like the two fields below).
+        class_context_token_ids (`list[list[int]]`, *optional*): ids of each trained class's
+            context placeholders (class-specific context only).
+        context_init_token_ids (`list[int]`, *optional*): token ids of ``ctx_init``.
+    """
+
+    model_type = "hfzsl_coop"
+
+    n_ctx: int = 16
+    ctx_init: str | None = None
+    class_specific_context: bool = False
+    context_seed: int = 0
+    context_token_ids: list | None = None
+    class_context_token_ids: list | None = None
+    context_init_token_ids: list | None = None
