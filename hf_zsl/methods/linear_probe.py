@@ -8,7 +8,7 @@ from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..protocols import TrainingView
 from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, snapshot, train_on_features
 
-DEFAULTS = FitSettings(epochs=30, batch_size=128, learning_rate=1e-3)
+DEFAULTS = FitSettings(epochs=30, batch_size=256, learning_rate=1e-3)
 # Strengths of the pull towards the zero-shot initialisation, lambda * ||W - W0||^2 (0: plain probe).
 REGULARISATION_GRID = (0.0, 0.01, 0.1, 1.0)
 

@@ -1,0 +1,138 @@
+"""Few-shot results on the embedded shapes world: the README's results tables and the curves.
+
+    python benchmarks/fewshot_results.py [--methods zeroshot linear_probe ...] [--seeds 1 2 3]
+        [--curve-shots 1 2 4 8 16] [--json results/fewshot.json] [--update-readme]
+
+For every method: the 16-shot suite (every task of ``hf_zsl.shapes.fewshot_suite``) over the
+seeds — mean ± std of the suite mean and of each task —, the domain-generalisation protocol
+(train on the source background styles, test on each held-out style), and a curve of the suite
+mean over 1 / 2 / 4 / 8 / 16 shots (first seed) written to PNG. Every method sees the same
+support sets (the protocol objects fix the indices) and chooses its hyper-parameters on the
+protocol's validation split only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+import numpy as np
+
+import hf_zsl
+from hf_zsl.runs import make_protocols, run_method, write_json
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+MARKERS = ("<!-- fewshot-results:start -->", "<!-- fewshot-results:end -->")
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
+
+
+def suite_table(records: dict[str, list[dict]]) -> str:
+    tasks = list(next(iter(records.values()))[0]["tasks"])
+    lines = ["| method | suite mean | " + " | ".join(tasks) + " | train s / task |", "|---" * (len(tasks) + 3) + "|"]
+    for method, runs in records.items():
+        per_task = [mean_std([r["tasks"][t]["accuracy"] for r in runs]) for t in tasks]
+        seconds = np.mean([r["train_seconds"] / len(tasks) for r in runs])
+        lines.append(f"| {method} | **{mean_std([r['accuracy'] for r in runs])}** | " + " | ".join(per_task) + f" | {seconds:.1f} |")
+    return "\n".join(lines)
+
+
+def dg_table(records: dict[str, list[dict]]) -> str:
+    first = next(iter(records.values()))[0]
+    details = first["protocol_details"]["domains"]
+    sources, targets = details.get("source_domains") or [], details.get("target_domains") or []
+    domains = list(first["domains"])
+    lines = ["| method | source (mean) | held-out (mean) | " + " | ".join(domains) + " |", "|---" * (len(domains) + 3) + "|"]
+    for method, runs in records.items():
+        cells = [mean_std([r["domains"][d] for r in runs]) for d in domains]
+        lines.append(
+            f"| {method} | {mean_std([r['source_accuracy'] for r in runs])} | **{mean_std([r['accuracy'] for r in runs])}** | "
+            + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + f"\n\nSource styles: {', '.join(sources)}; held-out: {', '.join(targets)}."
+
+
+def save_curves(curves: dict[str, dict[int, float]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method, points in curves.items():
+        shots = sorted(points)
+        axis.plot(shots, [100 * points[k] for k in shots], marker="o", label=method)
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(sorted(next(iter(curves.values()))), [str(k) for k in sorted(next(iter(curves.values())))])
+    axis.set_xlabel("shots per class")
+    axis.set_ylabel("suite mean accuracy (%)")
+    axis.set_title("Few-shot suite, embedded tiny CLIP")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def update_readme(text: str) -> None:
+    with open(README) as handle:
+        readme = handle.read()
+    pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
+    if not pattern.search(readme):
+        sys.exit(f"README.md lacks the markers {MARKERS}.")
+    with open(README, "w") as handle:
+        handle.write(pattern.sub(lambda _: f"{MARKERS[0]}\n{text}\n{MARKERS[1]}", readme))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", nargs="+", default=sorted(hf_zsl.METHODS))
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--shots", type=int, default=16)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--curve-shots", type=int, nargs="*", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--json", default="results/fewshot.json")
+    parser.add_argument("--curves", default="results/fewshot_curves.png")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_ZSL_PROGRESS", "0")
+
+    suite, dg, curves = {}, {}, {}
+    for method in args.methods:
+        for seed in args.seeds:
+            print(f"[{method}] seed {seed}: fewshot + dg", flush=True)
+            suite.setdefault(method, []).append(
+                run_method(method, "fewshot", make_protocols("fewshot", shots=args.shots, seed=seed), args.model, args.shots, seed)[0]
+            )
+            dg.setdefault(method, []).append(
+                run_method(method, "dg", make_protocols("dg", shots=args.shots, seed=seed), args.model, args.shots, seed)[0]
+            )
+        for shots in args.curve_shots:
+            if shots == args.shots:
+                curves.setdefault(method, {})[shots] = suite[method][0]["accuracy"]
+                continue
+            print(f"[{method}] curve: {shots} shots", flush=True)
+            record = run_method(method, "fewshot", make_protocols("fewshot", shots=shots, seed=args.seeds[0]), args.model, shots, args.seeds[0])[0]
+            curves.setdefault(method, {})[shots] = record["accuracy"]
+
+    tables = (
+        f"**Few-shot suite, {args.shots} shots, seeds {', '.join(map(str, args.seeds))}** (accuracy %, mean ± std over seeds)\n\n"
+        + suite_table(suite)
+        + f"\n\n**Domain generalisation** ({args.shots} shots on the source styles, unchanged on held-out styles)\n\n"
+        + dg_table(dg)
+        + f"\n\nCurves over {', '.join(map(str, args.curve_shots))} shots: `{args.curves}`."
+    )
+    print(tables)
+    write_json({"fewshot": suite, "dg": dg, "curves": curves}, args.json)
+    if args.curve_shots:
+        save_curves(curves, args.curves)
+    if args.update_readme:
+        update_readme(tables)
+
+
+if __name__ == "__main__":
+    main()
