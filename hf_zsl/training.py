@@ -110,7 +110,8 @@ def distributed_state() -> PartialState:
 def training_arguments(settings: FitSettings, output_dir: str | None = None, **overrides) -> TrainingArguments:
     """``TrainingArguments`` for a feature-level run: no checkpoints, no reporting, seeded."""
     return TrainingArguments(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="hfzsl-run-"),
+        # Nothing is written there (no checkpoints, no reports); Trainer only requires the path.
+        output_dir=output_dir or os.path.join(tempfile.gettempdir(), "hfzsl-trainer"),
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
