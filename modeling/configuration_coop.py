@@ -18,6 +18,8 @@ class CoOpConfig(HfZslConfig):
         class_specific_context (`bool`): one context per trained class (CoOp's CSC) instead of one
             unified context shared by all labels.
         context_seed (`int`): seed of the random initialisation.
+        fit_learning_rate (`float`, *optional*): the learning rate training chose on the protocol's
+            validation split, recorded here.
         context_token_ids (`list[int]`, *optional*): ids of the shared context placeholders, the
             prompt prefix (set at build time, like the two fields below).
         class_context_token_ids (`list[list[int]]`, *optional*): ids of each trained class's
@@ -31,6 +33,7 @@ class CoOpConfig(HfZslConfig):
     ctx_init: str | None = None
     class_specific_context: bool = False
     context_seed: int = 0
+    fit_learning_rate: float | None = None
     context_token_ids: list | None = None
     class_context_token_ids: list | None = None
     context_init_token_ids: list | None = None

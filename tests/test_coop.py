@@ -95,6 +95,7 @@ def test_fit_trains_only_the_context(tiny_base):
     before = coop.validation_accuracy(model, protocol.training_view())
     info = coop.fit(model, protocol.training_view(), FitSettings(epochs=12, batch_size=24, learning_rate=5e-2))
     assert info["train_seconds"] > 0 and info["val_accuracy"] >= before
+    assert model.config.fit_learning_rate == info["learning_rate"]
     assert not torch.allclose(model.context, start)
     for key, value in model.state_dict().items():
         if key in frozen:

@@ -14,7 +14,7 @@ from ..modeling.modeling_coop import CoOpModel
 from ..protocols import TrainingView
 from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, snapshot, train_on_features
 
-DEFAULTS = FitSettings(epochs=40, batch_size=256, learning_rate=2e-3)
+DEFAULTS = FitSettings(epochs=50, batch_size=1024, learning_rate=2e-3)
 LEARNING_RATE_SCALES = (1.0, 5.0)  # the learning rates tried: settings.learning_rate times each
 
 
@@ -41,4 +41,5 @@ def fit(model: CoOpModel, view: TrainingView, settings: FitSettings = DEFAULTS) 
         states.append(snapshot(model))
     best = best_index(scores)
     model.load_state_dict(states[best], strict=False)
+    model.config.fit_learning_rate = rates[best]
     return {"learning_rate": rates[best], "val_accuracy": scores[best], "train_seconds": seconds}
