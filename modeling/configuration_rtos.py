@@ -74,7 +74,7 @@ class RTOSConfig(HfZslConfig):
             :data:`DEFAULT_ANCHOR_VOCABULARY`); those naming a target class are dropped at build time.
         anchor_template (`str`): the anchors' prompt, ``"a photo of a {}."``; ``{}`` holds the
             anchor's learnable name tokens.
-        alpha (`float`): weight of the RTM output; logits are ``logit_scale * (cos + alpha * o)``.
+        alpha (`float`): weight of the RTM output; logits are ``logit_scale * (cos + alpha * C_anc * o)``.
         tau (`float`): temperature of the anchor→target relation ``softmax_j(cos(t_i, a_j) / tau)``.
         anchor_names (`list[str]`): the anchors kept (set at build time).
         anchor_name_ids (`list[list[int]]`): per anchor, the token ids of its name (their embeddings
@@ -88,8 +88,8 @@ class RTOSConfig(HfZslConfig):
     mode: str = "few_shot"
     anchor_vocabulary: list | None = None
     anchor_template: str = "a photo of a {}."
-    alpha: float = 1.0
-    tau: float = 0.05
+    alpha: float = 0.5
+    tau: float = 0.5
     anchor_names: list | None = None
     anchor_name_ids: list | None = None
     anchor_template_ids: list | None = None

@@ -25,7 +25,8 @@ class RTOSModel(HfZslPreTrainedModel):
       the image and the keys the anchors (``W_q = W_k = I`` at the start: ``a`` is then CLIP's own
       zero-shot distribution of the image over the anchor names);
     * RTM output ``o = a R^T`` `(C_tar,)`, the image→target relation in `[0, 1]`;
-    * logits ``logit_scale * (cos(f, T_i) + alpha * o_i)``.
+    * logits ``logit_scale * (cos(f, T_i) + alpha * C_anc * o_i)``: ``C_anc * o`` averages 1 whatever the
+      number of anchors, so ``alpha`` does not depend on it.
 
     Nothing is per class: targets are whatever labels come at call time, so any label strings work.
     """
@@ -134,12 +135,12 @@ class RTOSModel(HfZslPreTrainedModel):
     def compute_logits(
         self, image_embeds: torch.Tensor, text_embeds: torch.Tensor, labels: list[tuple[int, ...]]
     ) -> torch.Tensor:
-        """``logit_scale * (cos(f, T) + alpha * o)``, shape `(num_images, num_labels)`; plain zero-shot
-        logits when every anchor is named like a candidate label."""
+        """``logit_scale * (cos(f, T) + alpha * C_anc * o)``, shape `(num_images, num_labels)` (``C_anc``: the
+        anchors kept for these labels); plain zero-shot logits when every anchor is named like a label."""
         logits = super().compute_logits(image_embeds, text_embeds, labels)
         keep = self.anchor_mask(labels)
         if not any(keep):
             return logits
         anchors = self.anchor_features()[torch.tensor(keep, device=logits.device)]
-        transition = self.relation_transition(image_embeds, text_embeds, anchors)
+        transition = len(anchors) * self.relation_transition(image_embeds, text_embeds, anchors)
         return logits + self.config.alpha * self.logit_scale * transition.to(logits.dtype)

@@ -9,11 +9,11 @@ from ..modeling.modeling_rtos import RTOSModel
 from ..protocols import TrainingView
 from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, train_on_features
 
-DEFAULTS = FitSettings(epochs=20, batch_size=128, learning_rate=1e-3)
+DEFAULTS = FitSettings(epochs=20, batch_size=128, learning_rate=1e-2)
 # Fusion weights of the RTM output (0: zero-shot CLIP alone) and relation temperatures, searched on
 # validation data after training; the first wins ties, so plain zero-shot wins unless the RTM helps.
-ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-TAU_GRID = (0.01, 0.02, 0.05, 0.1)
+ALPHA_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0)
+TAU_GRID = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def select_alpha_tau(model: RTOSModel, val: LabelledFeatures) -> tuple[float, float, float]:
