@@ -16,11 +16,13 @@ from hf_zsl.methods.ccli_concepts import (
     select_concepts,
     shapes_concepts,
 )
-from hf_zsl.protocols import FewShotProtocol
+from hf_zsl.evaluation import evaluate_protocol
+from hf_zsl.protocols import DomainShiftProtocol, FewShotProtocol
 from hf_zsl.shapes import shapes_vocabulary
 from hf_zsl.training import FitSettings
 
 CLASSES = ["red circle", "blue square", "green star"]
+FAST = FitSettings(epochs=15, batch_size=32, learning_rate=1e-1)  # full batch: 3 classes × 8 shots
 
 
 def unit(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -118,11 +120,29 @@ def test_fit_learns_and_records_what_it_chose(tiny_base):
     data = datasets.DatasetDict({"train": colour_data(0), "validation": colour_data(1), "test": colour_data(2)})
     protocol = FewShotProtocol(data, k=8, seed=0, val_policy="fewshot_min(k,4)")
     model = hf_zsl.build("ccli", tiny_base, class_names=protocol.train_class_names, num_concepts=16, top_k=4)
-    info = ccli.fit(model, protocol.training_view(), FitSettings(epochs=10, batch_size=8, learning_rate=1e-2))
+    info = ccli.fit(model, protocol.training_view(), FAST)
     assert info["beta"] in ccli.BETA_GRID and info["alpha"] in ccli.ALPHA_GRID
     assert (model.config.beta, model.config.alpha) == (info["beta"], info["alpha"])
     assert len(model.config.selected_concepts) == 16 and set(model.config.selected_concepts) <= set(shapes_concepts())
     assert info["val_accuracy"] > 0.9 and info["train_seconds"] > 0
-    from hf_zsl.evaluation import evaluate_protocol
-
     assert evaluate_protocol(model, protocol)["accuracy"] > 0.9
+
+
+def with_domain(data: datasets.Dataset, domain: str) -> datasets.Dataset:
+    return data.add_column("domain", [domain] * len(data))
+
+
+def test_domain_generalisation_trains_on_the_source_and_evaluates_unchanged_on_targets(tiny_base):
+    data = datasets.DatasetDict({
+        "train": datasets.concatenate_datasets([with_domain(colour_data(0), "a"), with_domain(colour_data(3), "b")]),
+        "validation": with_domain(colour_data(1), "a"),
+        "test": datasets.concatenate_datasets([with_domain(colour_data(2), "a"), with_domain(colour_data(4), "b")]),
+    })
+    protocol = DomainShiftProtocol(data, "domain", ["a"], ["b"], k=8, seed=0)
+    view = protocol.training_view()
+    assert set(view.train["domain"]) == {"a"}
+    model = hf_zsl.build("ccli", tiny_base, class_names=view.train_class_names, num_concepts=16, top_k=4)
+    ccli.fit(model, view, FAST)
+    result = evaluate_protocol(model, protocol)
+    assert set(result["domains"]) == {"a", "b"} and result["accuracy"] == result["domains"]["b"]
+    assert result["source_accuracy"] > 0.9 and result["accuracy"] > 0.9
