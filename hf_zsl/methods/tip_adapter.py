@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import torch
@@ -19,9 +18,11 @@ from ..training import FitSettings, LabelledFeatures, snapshot, train_on_feature
 # support images), so 2 epochs over the default 10 views are the paper's 20 passes over the support set.
 DEFAULTS = FitSettings(epochs=2, batch_size=256, learning_rate=1e-3, weight_decay=0.01)
 # The grid searched on validation. The paper's ranges (beta ~0.1-12, alpha ~0.1-10) assume CLIP's
-# logit scale of 100, so alpha is searched as these ratios times logit_scale / 100.
-BETA_GRID = (0.5, 1.0, 2.0, 3.5, 5.5, 8.0, 12.0)
-ALPHA_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# logit scale of 100, so alpha is searched as these ratios times logit_scale / 100. Alpha reaches
+# far beyond the paper's range: where zero-shot is worse than chance (a shifted colour space), the
+# cache must outweigh it, and validation decides whether it should.
+BETA_GRID = (0.25, 0.5, 1.0, 2.0, 3.5, 5.5, 8.0, 12.0)
+ALPHA_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 
 
 def support_views(model: TipAdapterModel, view: TrainingView) -> torch.Tensor:
@@ -37,21 +38,26 @@ def choose_alpha_beta(model: TipAdapterModel, val: LabelledFeatures) -> dict:
     """Set ``config.alpha`` / ``config.beta`` to the grid point with the best validation accuracy
     (ties: lower validation cross-entropy, then the earlier grid point).
 
+    The validation labels are the trained classes in order, so the served logits are the zero-shot
+    logits plus ``alpha`` times :meth:`TipAdapterModel.cache_logits`: those two are computed once
+    (per ``beta``) and combined for every ``alpha``.
+
     Returns:
         ``{"alpha", "beta", "val_accuracy"}`` of the chosen point.
     """
     labels = [tuple(ids) for ids in model.config.class_token_ids]
     features, targets = val.features.to(model.device), val.labels.to(model.device)
-    scale = float(model.logit_scale) / 100
+    alphas = torch.tensor(ALPHA_RATIOS, device=model.device) * float(model.logit_scale) / 100
     best = None
     with torch.no_grad():
-        text = model.label_features(labels)
-        for beta, ratio in itertools.product(BETA_GRID, ALPHA_RATIOS):
-            logits = model.compute_logits(features, text, labels, alpha=ratio * scale, beta=beta)
-            accuracy = float((logits.argmax(-1) == targets).float().mean())
-            score = (accuracy, -float(F.cross_entropy(logits, targets)))
-            if best is None or score > best[0]:
-                best = (score, ratio * scale, beta)
+        zero_shot = model.compute_logits(features, model.label_features(labels), labels, alpha=0.0)
+        for beta in BETA_GRID:
+            logits = zero_shot + alphas[:, None, None] * model.cache_logits(features, beta)  # (alphas, images, classes)
+            accuracies = (logits.argmax(-1) == targets).float().mean(-1)
+            losses = F.cross_entropy(logits.transpose(1, 2), targets.expand(len(alphas), -1), reduction="none").mean(-1)
+            for alpha, accuracy, loss in zip(alphas.tolist(), accuracies.tolist(), losses.tolist()):
+                if best is None or (accuracy, -loss) > best[0]:
+                    best = ((accuracy, -loss), alpha, beta)
     (accuracy, _), model.config.alpha, model.config.beta = best
     return {"alpha": model.config.alpha, "beta": model.config.beta, "val_accuracy": accuracy}
 
@@ -70,7 +76,9 @@ def fit(model: TipAdapterModel, view: TrainingView, settings: FitSettings = DEFA
     """
     start = time.perf_counter()
     if view.val is None:
-        raise ValueError("Tip-Adapter chooses alpha and beta on validation data: use a protocol with a validation split.")
+        raise ValueError(
+            "Tip-Adapter chooses alpha and beta on validation data: use a protocol with a validation split."
+        )
     if list(view.train_class_names) != list(model.config.class_names):
         raise ValueError("Build the model with class_names=view.train_class_names (same classes, same order).")
     labels = torch.tensor(view.train[view.label_column])
