@@ -189,6 +189,30 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("clip.")}
 
 
+def keep_best_run(
+    model: torch.nn.Module, candidates: Sequence, run: Callable[[object], float], score: Callable[[], float]
+) -> tuple[object, float, float]:
+    """Train once per candidate setting and keep the learned state that validates best.
+
+    Args:
+        candidates: the settings to try (a grid of one hyper-parameter).
+        run: ``run(candidate)`` re-initialises what is learned, trains, and returns its seconds.
+        score: validation accuracy of the model as it stands.
+
+    Returns:
+        ``(best candidate, its validation score, total training seconds)``; the model holds the
+        best run's learned state.
+    """
+    scores, states, seconds = [], [], 0.0
+    for candidate in candidates:
+        seconds += run(candidate)
+        scores.append(score())
+        states.append(snapshot(model))
+    best = best_index(scores)
+    model.load_state_dict(states[best], strict=False)
+    return candidates[best], scores[best], seconds
+
+
 def best_index(scores: Sequence[float]) -> int:
     """Index of the best validation score (the first on ties, so smaller grids win ties)."""
     return int(np.argmax(np.asarray(scores)))

@@ -12,7 +12,7 @@ import dataclasses
 
 from ..modeling.modeling_coop import CoOpModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, snapshot, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, train_on_features
 
 DEFAULTS = FitSettings(epochs=50, batch_size=1024, learning_rate=2e-3)
 LEARNING_RATE_SCALES = (1.0, 5.0)  # the learning rates tried: settings.learning_rate times each
@@ -33,13 +33,11 @@ def fit(model: CoOpModel, view: TrainingView, settings: FitSettings = DEFAULTS) 
     """
     train = LabelledFeatures.of(model, view.train, view.train_class_names, view.label_column)
     rates = [settings.learning_rate * scale for scale in LEARNING_RATE_SCALES]
-    scores, states, seconds = [], [], 0.0
-    for rate in rates:
+
+    def run(rate: float) -> float:
         model.reset_context()
-        seconds += train_on_features(model, train, dataclasses.replace(settings, learning_rate=rate))
-        scores.append(validation_accuracy(model, view))
-        states.append(snapshot(model))
-    best = best_index(scores)
-    model.load_state_dict(states[best], strict=False)
-    model.config.fit_learning_rate = rates[best]
-    return {"learning_rate": rates[best], "val_accuracy": scores[best], "train_seconds": seconds}
+        return train_on_features(model, train, dataclasses.replace(settings, learning_rate=rate))
+
+    rate, score, seconds = keep_best_run(model, rates, run, lambda: validation_accuracy(model, view))
+    model.config.fit_learning_rate = rate
+    return {"learning_rate": rate, "val_accuracy": score, "train_seconds": seconds}

@@ -6,7 +6,7 @@ import torch
 
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, snapshot, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, train_on_features
 
 DEFAULTS = FitSettings(epochs=30, batch_size=256, learning_rate=1e-3)
 # Strengths of the pull towards the zero-shot initialisation, lambda * ||W - W0||^2 (0: plain probe).
@@ -23,18 +23,16 @@ def fit(model: LinearProbeModel, view: TrainingView, settings: FitSettings = DEF
     if view.val is None:
         raise ValueError("The linear probe chooses its regularisation on validation data: use a protocol with a validation split.")
     val = LabelledFeatures.of(model, view.val, view.train_class_names, view.label_column)
-    scores, states, seconds = [], [], 0.0
-    for strength in REGULARISATION_GRID:
+
+    def run(strength: float) -> float:
         model.reset_class_weights()
         anchor = model.class_weights.detach().clone()
 
-        def penalty(module, anchor=anchor, strength=strength) -> torch.Tensor:
+        def penalty(module) -> torch.Tensor:
             return strength * (module.class_weights - anchor).pow(2).sum()
 
-        seconds += train_on_features(model, train, settings, penalty=penalty if strength else None)
-        scores.append(accuracy_on_features(model, val))
-        states.append(snapshot(model))
-    best = best_index(scores)
-    model.load_state_dict(states[best], strict=False)
-    model.config.regularization = REGULARISATION_GRID[best]
-    return {"regularization": REGULARISATION_GRID[best], "val_accuracy": scores[best], "train_seconds": seconds}
+        return train_on_features(model, train, settings, penalty=penalty if strength else None)
+
+    strength, score, seconds = keep_best_run(model, REGULARISATION_GRID, run, lambda: accuracy_on_features(model, val))
+    model.config.regularization = strength
+    return {"regularization": strength, "val_accuracy": score, "train_seconds": seconds}
