@@ -19,6 +19,7 @@ import re
 import sys
 
 import numpy as np
+import torch
 
 import hf_zsl
 from hf_zsl.runs import make_protocols, run_method, write_json
@@ -98,8 +99,24 @@ def main() -> None:
     parser.add_argument("--json", default="results/fewshot.json")
     parser.add_argument("--curves", default="results/fewshot_curves.png")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--curves-only", action="store_true", help="only the shots curve (first seed)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     os.environ.setdefault("HF_ZSL_PROGRESS", "0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.curves_only:
+        curves = {
+            method: {
+                shots: run_method(method, "fewshot", make_protocols("fewshot", shots=shots, seed=args.seeds[0]), args.model, shots, args.seeds[0])[0]["accuracy"]
+                for shots in args.curve_shots
+            }
+            for method in args.methods
+        }
+        write_json({"curves": curves}, args.json)
+        save_curves(curves, args.curves)
+        print(curves)
+        return
 
     suite, dg, curves = {}, {}, {}
     for method in args.methods:
