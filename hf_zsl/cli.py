@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", help="write the result records here")
     demo.add_argument("--chart", default="hf_zsl_demo.png", help="PNG chart path (default hf_zsl_demo.png)")
     demo.add_argument("--model", default=EMBEDDED_BASE, help="base encoder (default: the embedded tiny CLIP)")
-    demo.add_argument("--methods", nargs="+", help="methods to run (default: all)")
+    demo.add_argument("--methods", nargs="+", help="methods to run, or 'all' (default: zeroshot)")
 
     train = commands.add_parser("train", help="train a method on a protocol; writes DIR/eval_results.json")
     train.add_argument("--method", required=True)
