@@ -142,6 +142,23 @@ class HfZslPreTrainedModel(PreTrainedModel):
         lookup = {tuple(ids): i for i, ids in enumerate(self.config.class_token_ids or [])}
         return [lookup.get(tuple(label)) for label in labels]
 
+    def class_rows_or(
+        self, labels: list[tuple[int, ...]], rows: torch.Tensor, fallback: Callable[[list], torch.Tensor]
+    ) -> torch.Tensor:
+        """Label features `(num_labels, dim)` of a method with one learned row per trained class.
+
+        Args:
+            labels: each label's token ids.
+            rows: `(num_classes, dim)` learned rows, in ``config.class_names`` order (normalised here).
+            fallback: encodes the labels that match no trained class, `(num_unknown, dim)` normalised.
+        """
+        indices = self.trained_class_indices(labels)
+        unknown = [label for label, index in zip(labels, indices) if index is None]
+        others = iter(fallback(unknown)) if unknown else iter(())
+        return torch.stack(
+            [F.normalize(rows[index], dim=-1) if index is not None else next(others) for index in indices]
+        )
+
     def label_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> list[tuple[int, ...]]:
         """Each candidate label's own ids (see :func:`prompting.label_token_ids`)."""
         text_config = self.config.clip_config.text_config

@@ -70,13 +70,13 @@ class CoOpModel(HfZslPreTrainedModel):
         """
         if templates is not None:
             raise ValueError("CoOp learns its prompt context: it takes no templates (see ctx_init).")
-        class_specific = hyperparameters.get("class_specific_context", CoOpConfig.class_specific_context)
+        class_specific = hyperparameters.get("class_specific_context", cls.config_class.class_specific_context)
         if class_specific and not class_names:
             raise ValueError("Class-specific context learns one context per class: pass class_names=[...].")
         tokenizer = copy.deepcopy(tokenizer)
-        ctx_init = hyperparameters.get("ctx_init")
+        ctx_init = hyperparameters.get("ctx_init", cls.config_class.ctx_init)
         init_ids = tokenizer(ctx_init, add_special_tokens=False)["input_ids"] if ctx_init else None
-        n_ctx = hyperparameters.get("n_ctx", len(init_ids) if init_ids else CoOpConfig.n_ctx)
+        n_ctx = hyperparameters.get("n_ctx", len(init_ids) if init_ids else cls.config_class.n_ctx)
         if init_ids is not None and n_ctx != len(init_ids):
             raise ValueError(f"ctx_init {ctx_init!r} is {len(init_ids)} tokens but n_ctx is {n_ctx}.")
         if n_ctx < 1:

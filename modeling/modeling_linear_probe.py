@@ -1,7 +1,6 @@
 """Linear probe over frozen CLIP image features, served as a cosine classifier."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .configuration_linear_probe import LinearProbeConfig
@@ -37,11 +36,4 @@ class LinearProbeModel(HfZslPreTrainedModel):
 
     def encode_labels(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
         """Normalised probe rows for trained labels, zero-shot text features for the others, `(labels, dim)`."""
-        indices = self.trained_class_indices(labels)
-        unknown = [label for label, index in zip(labels, indices) if index is None]
-        zero_shot = iter(super().encode_labels(unknown)) if unknown else iter(())
-        rows = [
-            F.normalize(self.class_weights[index], dim=-1) if index is not None else next(zero_shot)
-            for index in indices
-        ]
-        return torch.stack(rows)
+        return self.class_rows_or(labels, self.class_weights, super().encode_labels)
