@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import sys
 
 import numpy as np
 import torch
 
 import hf_zsl
 from hf_zsl.runs import make_protocols, run_method, write_json
+from readme_tables import mean_std, update_readme
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 MARKERS = ("<!-- fewshot-results:start -->", "<!-- fewshot-results:end -->")
-
-
-def mean_std(values: list[float]) -> str:
-    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
 
 
 def suite_table(records: dict[str, list[dict]]) -> str:
@@ -77,16 +71,6 @@ def save_curves(curves: dict[str, dict[int, float]], path: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
-
-def update_readme(text: str) -> None:
-    with open(README) as handle:
-        readme = handle.read()
-    pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
-    if not pattern.search(readme):
-        sys.exit(f"README.md lacks the markers {MARKERS}.")
-    with open(README, "w") as handle:
-        handle.write(pattern.sub(lambda _: f"{MARKERS[0]}\n{text}\n{MARKERS[1]}", readme))
 
 
 def main() -> None:
@@ -148,7 +132,7 @@ def main() -> None:
     if args.curve_shots:
         save_curves(curves, args.curves)
     if args.update_readme:
-        update_readme(tables)
+        update_readme(tables, MARKERS)
 
 
 if __name__ == "__main__":

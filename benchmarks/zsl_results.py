@@ -1,0 +1,87 @@
+"""Zero-shot-learning results on the embedded shapes world: the README's GZSL and base-to-new tables.
+
+    python benchmarks/zsl_results.py [--gzsl-methods zeroshot cfzsl dfzsl] [--b2n-methods zeroshot dfzsl]
+        [--seeds 1 2 3] [--json results/zsl.json] [--update-readme] [--threads N]
+
+* GZSL (``hf_zsl.shapes.gzsl``): 80 colour × shape classes, 16 of them unseen (never in
+  pretraining either); every seen-class training image; T1 (per-class accuracy on unseen images
+  among unseen classes), S / U (per-class accuracy on seen / unseen images among all classes), H.
+* Base-to-new (``hf_zsl.shapes.base_to_new``): the 56 colour_shape classes, base = first half of
+  the sorted names; base (among base) and new (among new) accuracy, sample-averaged, and HM.
+
+Every method sees the same protocol objects; the seed seeds each method's training (the data and
+the splits are the same for every seed). Hyper-parameters and epochs are chosen on validation data
+(CFZSL: a split of the seen classes; DFZSL: held-out virtual features), never on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from readme_tables import mean_std, update_readme
+
+from hf_zsl.runs import make_protocols, run_method, write_json
+
+MARKERS = ("<!-- zsl-results:start -->", "<!-- zsl-results:end -->")
+GZSL_COLUMNS = (("T1", "zsl_unseen"), ("S", "seen"), ("U", "unseen"), ("H", "harmonic"))
+B2N_COLUMNS = (("base", "base"), ("new", "new"), ("HM", "harmonic"))
+
+
+def table(records: dict[str, list[dict]], columns: tuple[tuple[str, str], ...], bold: str) -> str:
+    """Markdown rows ``method | metric… | train s`` with mean ± std over the seeds."""
+    lines = ["| method | " + " | ".join(title for title, _ in columns) + " | train s |", "|---" * (len(columns) + 2) + "|"]
+    for method, runs in records.items():
+        cells = []
+        for title, key in columns:
+            cell = mean_std([r[key] for r in runs])
+            cells.append(f"**{cell}**" if title == bold else cell)
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {np.mean([r['train_seconds'] for r in runs]):.0f} |")
+    return "\n".join(lines)
+
+
+def run(protocol: str, methods: list[str], seeds: list[int], model: str) -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    for method in methods:
+        for seed in seeds:
+            print(f"[{protocol}] {method}, seed {seed}", flush=True)
+            record = run_method(method, protocol, make_protocols(protocol, shots=None, seed=seed), model, None, seed)[0]
+            print({k: round(v, 4) for k, v in record.items() if isinstance(v, float)}, flush=True)
+            records.setdefault(method, []).append(record)
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gzsl-methods", nargs="*", default=["zeroshot", "cfzsl", "dfzsl"])
+    parser.add_argument("--b2n-methods", nargs="*", default=["zeroshot", "dfzsl"])
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--json", default="results/zsl.json")
+    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_ZSL_PROGRESS", "0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    gzsl = run("gzsl", args.gzsl_methods, args.seeds, args.model)
+    base2new = run("base2new", args.b2n_methods, args.seeds, args.model)
+    seeds = ", ".join(map(str, args.seeds))
+    tables = (
+        f"**GZSL** (80 classes, 16 unseen; seeds {seeds}; %, mean ± std over seeds)\n\n"
+        + table(gzsl, GZSL_COLUMNS, bold="H")
+        + f"\n\n**Base-to-new** (28 base / 28 new classes; seeds {seeds})\n\n"
+        + table(base2new, B2N_COLUMNS, bold="HM")
+        + "\n\n`train s`: seconds to fit one model (DFZSL: server probe + all four data-free stages) on the shared CPU."
+    )
+    print(tables)
+    write_json({"gzsl": gzsl, "base2new": base2new}, args.json)
+    if args.update_readme:
+        update_readme(tables, MARKERS)
+
+
+if __name__ == "__main__":
+    main()
