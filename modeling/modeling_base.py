@@ -120,6 +120,11 @@ class HfZslPreTrainedModel(PreTrainedModel):
 
     default_templates: list[str] | None = None
     needs_class_names: bool = False
+    needs_pixel_values: bool = False
+    """Whether scoring needs the images themselves (a trainable image branch), not only the frozen
+    CLIP image features: ``forward`` then requires ``pixel_values`` even when ``image_embeds`` are given."""
+    output_class: type[ZeroShotImageClassifierOutput] = ZeroShotImageClassifierOutput
+    """What ``forward`` returns; a subclass adds the fields its :meth:`compute_outputs` returns."""
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -192,10 +197,29 @@ class HfZslPreTrainedModel(PreTrainedModel):
         return image_features(self.clip, pixel_values)
 
     def compute_logits(
-        self, image_embeds: torch.Tensor, text_embeds: torch.Tensor, labels: list[tuple[int, ...]]
+        self,
+        image_embeds: torch.Tensor,
+        text_embeds: torch.Tensor,
+        labels: list[tuple[int, ...]],
+        pixel_values: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scores, shape `(num_images, num_labels)`; plain scaled cosine similarity here."""
+        """Scores, shape `(num_images, num_labels)`; plain scaled cosine similarity here.
+
+        ``pixel_values`` `(num_images, 3, size, size)` reach methods that score the images themselves
+        (:attr:`needs_pixel_values`); the others ignore them.
+        """
         return self.logit_scale * image_embeds @ text_embeds.t()
+
+    def compute_outputs(
+        self,
+        image_embeds: torch.Tensor,
+        text_embeds: torch.Tensor,
+        labels: list[tuple[int, ...]],
+        pixel_values: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The fields of :attr:`output_class` computed from the features: ``logits_per_image`` (from
+        :meth:`compute_logits`) plus whatever extra fields a method's output class declares."""
+        return {"logits_per_image": self.compute_logits(image_embeds, text_embeds, labels, pixel_values=pixel_values)}
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -214,9 +238,10 @@ class HfZslPreTrainedModel(PreTrainedModel):
                 ``"This is a photo of {}."`` wrapper is recognised and removed).
             attention_mask (`torch.LongTensor` of shape `(num_labels, sequence_length)`, *optional*).
             pixel_values (`torch.FloatTensor` of shape `(num_images, 3, image_size, image_size)`):
-                Images prepared by the image processor. Give this or ``image_embeds``.
+                Images prepared by the image processor. Give this or ``image_embeds`` (both for a
+                method with :attr:`needs_pixel_values`: the images feed its trainable branch).
             image_embeds (`torch.FloatTensor` of shape `(num_images, projection_dim)`):
-                Precomputed, L2-normalised image features (the feature cache path of training).
+                Precomputed, L2-normalised frozen CLIP image features (the feature cache path).
             labels (`torch.LongTensor` of shape `(num_images,)`, *optional*):
                 Index of the true candidate label per image; adds a cross-entropy ``loss``.
         """
@@ -224,11 +249,17 @@ class HfZslPreTrainedModel(PreTrainedModel):
             raise ValueError("input_ids is required: tokenize the candidate labels with the model's tokenizer.")
         label_ids = self.label_ids(input_ids, attention_mask)
         text_embeds = self.label_features(label_ids)
+        if self.needs_pixel_values and pixel_values is None:
+            raise ValueError(
+                f"{type(self).__name__} scores the images themselves: give pixel_values (images from the image "
+                "processor), with or without image_embeds."
+            )
         if image_embeds is None:
             if pixel_values is None:
                 raise ValueError("Give pixel_values (images from the image processor) or image_embeds.")
             image_embeds = self.encode_images(pixel_values)
-        logits_per_image = self.compute_logits(image_embeds, text_embeds, label_ids)
+        fields = self.compute_outputs(image_embeds, text_embeds, label_ids, pixel_values=pixel_values)
+        logits_per_image = fields.pop("logits_per_image")
 
         loss = None
         if labels is not None:
@@ -244,12 +275,13 @@ class HfZslPreTrainedModel(PreTrainedModel):
                 )
             loss = F.cross_entropy(logits_per_image, labels.to(logits_per_image.device))
 
-        output = ZeroShotImageClassifierOutput(
+        output = self.output_class(
             loss=loss,
             logits_per_image=logits_per_image,
             logits_per_text=logits_per_image.t(),
             image_embeds=image_embeds,
             text_embeds=text_embeds,
+            **fields,
         )
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 

@@ -54,7 +54,11 @@ class CCLIModel(HfZslPreTrainedModel):
         return scores - scores.mean(dim=-1, keepdim=True)
 
     def compute_logits(
-        self, image_embeds: torch.Tensor, text_embeds: torch.Tensor, labels: list[tuple[int, ...]]
+        self,
+        image_embeds: torch.Tensor,
+        text_embeds: torch.Tensor,
+        labels: list[tuple[int, ...]],
+        pixel_values: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Zero-shot logits `(num_images, num_labels)` plus ``alpha`` × the concept scores of trained labels."""
         logits = super().compute_logits(image_embeds, text_embeds, labels)

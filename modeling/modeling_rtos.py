@@ -133,7 +133,11 @@ class RTOSModel(HfZslPreTrainedModel):
         return attention @ self.relation_matrix(target_embeds, anchor_embeds).t()
 
     def compute_logits(
-        self, image_embeds: torch.Tensor, text_embeds: torch.Tensor, labels: list[tuple[int, ...]]
+        self,
+        image_embeds: torch.Tensor,
+        text_embeds: torch.Tensor,
+        labels: list[tuple[int, ...]],
+        pixel_values: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``logit_scale * (cos(f, T) + alpha * C_anc * o)``, shape `(num_images, num_labels)` (``C_anc``: the
         anchors kept for these labels); plain zero-shot logits when every anchor is named like a label."""

@@ -78,6 +78,7 @@ class TipAdapterModel(HfZslPreTrainedModel):
         image_embeds: torch.Tensor,
         text_embeds: torch.Tensor,
         labels: list[tuple[int, ...]],
+        pixel_values: torch.Tensor | None = None,
         alpha: float | None = None,
         beta: float | None = None,
     ) -> torch.Tensor:

@@ -51,10 +51,18 @@ def test_forward_shapes(model, images):
 
 
 def test_image_embeds_path_matches_pixels(model, images):
+    """Cached CLIP features score like the images they came from. A method with a trainable image
+    branch (``needs_pixel_values``) still gets the pixels, and refuses to score without them."""
     batch = inputs(model, images)
     with torch.no_grad():
         from_pixels = model(**batch).logits_per_image
-        embeds = model.encode_images(batch.pop("pixel_values"))
+        embeds = model.encode_images(batch["pixel_values"])
+        if model.needs_pixel_values:
+            without_pixels = {k: v for k, v in batch.items() if k != "pixel_values"}
+            with pytest.raises(ValueError, match="pixel_values"):
+                model(**without_pixels, image_embeds=embeds)
+        else:
+            batch.pop("pixel_values")
         from_embeds = model(**batch, image_embeds=embeds).logits_per_image
     torch.testing.assert_close(from_pixels, from_embeds)
 
