@@ -12,8 +12,9 @@ import numpy as np
 from . import shapes
 from .evaluation import chance_levels, evaluate_protocol
 from .factory import build
+from .loaders import load_coop_split, load_xlsa17
 from .modeling.modeling_base import HfZslPreTrainedModel
-from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol
+from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol, GZSLProtocol
 from .registry import get_method
 from .training import FitSettings
 
@@ -22,7 +23,13 @@ SHAPES = "shapes"
 
 
 def load_data(dataset: str) -> datasets.DatasetDict:
-    """Splits of a saved ``DatasetDict`` folder, an image folder, or a Hub dataset id."""
+    """Splits of a CoOp split file, a saved ``DatasetDict`` folder, an image folder, or a Hub dataset id.
+
+    A CoOp split file (``path/split_zhou_<Dataset>.json``) reads its images from the folder next to
+    it that holds them (CoOp's layout: ``oxford_pets/split_zhou_OxfordPets.json``, ``oxford_pets/images``).
+    """
+    if dataset.endswith(".json") and os.path.isfile(dataset):
+        return load_coop_split(dataset)
     if os.path.isdir(dataset):
         if os.path.exists(os.path.join(dataset, "dataset_dict.json")):
             return datasets.load_from_disk(dataset)
@@ -30,13 +37,32 @@ def load_data(dataset: str) -> datasets.DatasetDict:
     return datasets.load_dataset(dataset)
 
 
+def _task_name(dataset: str) -> str:
+    """A dataset's name in result records: its folder or file name (``split_zhou_X.json`` → ``X``)."""
+    name = os.path.basename(dataset.rstrip("/"))
+    return name.removeprefix("split_zhou_").removesuffix(".json")
+
+
+def _xlsa17_gzsl(folder: str, shots: int | None, seed: int) -> GZSLProtocol:
+    """The GZSL protocol of an xlsa17 folder whose images are in (or linked as) ``folder/images``."""
+    images = os.path.join(folder, "images")
+    if not os.path.isdir(images):
+        raise ValueError(
+            f"The xlsa17 folder {folder} has no images/ subfolder: link the benchmark's images there "
+            f"(e.g. ln -s /data/Animals_with_Attributes2 {images})."
+        )
+    return load_xlsa17(folder, image_root=images, k=shots, seed=seed)
+
+
 def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16, seed: int = 1) -> dict[str, EvaluationProtocol]:
     """The protocol objects a run evaluates, by task name.
 
     On the shapes world (``dataset="shapes"``) every protocol exists; ``fewshot`` is the task suite
     (one protocol per task). On other data, ``fewshot`` and ``base2new`` need only a ``ClassLabel``
-    column; GZSL and domain shift need class / domain lists and are built in Python
-    (:class:`hf_zsl.protocols.GZSLProtocol`, :class:`hf_zsl.protocols.DomainShiftProtocol`).
+    column (any :func:`load_data` source); ``gzsl`` takes an xlsa17 folder (``att_splits.mat``,
+    ``res101.mat`` and the images in ``images/``). Other GZSL and domain-shift data need class /
+    domain lists and are built in Python (:class:`hf_zsl.protocols.GZSLProtocol`,
+    :class:`hf_zsl.protocols.DomainShiftProtocol`).
     """
     if protocol not in PROTOCOL_NAMES:
         raise ValueError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOL_NAMES)}.")
@@ -48,14 +74,16 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
         if protocol == "gzsl":
             return {"gzsl": shapes.gzsl(shots, seed)}
         return {"domains": shapes.domain_shift(shots, seed)}
+    if protocol == "gzsl" and os.path.isfile(os.path.join(dataset, "att_splits.mat")):
+        return {_task_name(dataset): _xlsa17_gzsl(dataset, shots, seed)}
     data = load_data(dataset)
     if protocol == "fewshot":
-        return {os.path.basename(dataset.rstrip("/")): FewShotProtocol(data, shots, seed)}
+        return {_task_name(dataset): FewShotProtocol(data, shots, seed)}
     if protocol == "base2new":
-        return {os.path.basename(dataset.rstrip("/")): BaseToNewProtocol(data, shots, seed)}
+        return {_task_name(dataset): BaseToNewProtocol(data, shots, seed)}
     raise ValueError(
-        f"The {protocol!r} protocol needs more than a dataset name (unseen classes or domains): build "
-        "hf_zsl.protocols.GZSLProtocol / DomainShiftProtocol in Python, or use --dataset shapes."
+        f"The {protocol!r} protocol needs more than a dataset name (unseen classes or domains): use an xlsa17 "
+        "folder for gzsl, build hf_zsl.protocols.GZSLProtocol / DomainShiftProtocol in Python, or use --dataset shapes."
     )
 
 
