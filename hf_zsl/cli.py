@@ -10,11 +10,26 @@ from .modeling.modeling_base import EMBEDDED_BASE
 from .runs import PROTOCOL_NAMES, SHAPES
 
 
+def _shots(value: str) -> int | None:
+    """``--shots``: a positive count, or ``all`` (every training image; ``None``)."""
+    if value == "all":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"--shots takes a positive number of images per class or 'all', not {value!r}")
+    return int(value)
+
+
 def _add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES)
-    parser.add_argument("--shots", type=int, default=16, help="labelled images per class (default 16)")
+    parser.add_argument(
+        "--shots", type=_shots, default=16, help="labelled images per class, or 'all' (default 16; GZSL / DFZSL papers: all)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="few-shot sampling seed (default 1)")
-    parser.add_argument("--dataset", default=SHAPES, help="'shapes' (default), a folder, or a Hub dataset id")
+    parser.add_argument(
+        "--dataset",
+        default=SHAPES,
+        help="'shapes' (default), a DatasetDict or image folder, an xlsa17 folder (gzsl), a CoOp split_zhou_*.json, or a Hub dataset id",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
