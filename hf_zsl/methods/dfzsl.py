@@ -1,0 +1,246 @@
+"""Fitting DFZSL (Tang et al., *Data-Free Generalized Zero-Shot Learning*, AAAI 2024).
+
+Two sides, kept apart:
+
+* the **server** (:func:`train_server`): the owner of the base-class images trains a classifier on
+  them — a linear probe over CLIP features, queried as a cosine classifier — and hands over only
+  that (:class:`ServerClassifier`);
+* the **data-free learner** (:func:`fit_data_free`), which gets the server classifier and the class
+  names, never an image:
+
+  1. virtual domain modelling: a von Mises–Fisher per seen class, fitted so its samples get the
+     server's logits, then sampled and filtered to the samples the server classifies correctly;
+  2. FLPT: the context tokens and the ``t2i`` residual trained on the virtual features;
+  3. a conditional generator (TF-VAEGAN-style) trained on the virtual features, conditioned on the
+     FLPT text features, synthesises new-class features;
+  4. the logit-adjusted cosine classifier over all classes, trained on virtual ∪ synthetic features,
+     its epoch chosen on held-out virtual / synthetic features (never on test data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..modeling.modeling_dfzsl import DFZSLModel
+from ..modeling.modeling_linear_probe import LinearProbeModel
+from ..protocols import TrainingView, relabel
+from ..training import FitSettings, LabelledFeatures, train_on_features
+from . import linear_probe
+from .dfzsl_classifier import ClassifierSettings, train_logit_adjusted_classifier
+from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
+from .dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
+
+# FLPT: the official AdamW lr 3e-3 (torch's default weight decay 0.01), one epoch over the virtual
+# features, no schedule; batch 16 instead of 4 (each step re-encodes every seen-class prompt, which
+# dominates on CPU — see the card).
+FLPT_DEFAULTS = FitSettings(epochs=1, batch_size=16, learning_rate=3e-3, weight_decay=0.01, lr_scheduler_type="constant")
+
+
+@dataclasses.dataclass
+class DFZSLSettings:
+    """Settings of the data-free stages (defaults: the official values scaled to CPU; see the card).
+
+    Attributes:
+        simulator: the vMF simulator; ``virtual_per_class`` is how many virtual features each seen class gets.
+        flpt: FLPT's optimisation.
+        generator: the conditional feature generator.
+        classifier: the logit-adjusted cosine classifier.
+        synthetic_per_class: synthetic features per new class for the classifier.
+        held_out_fraction: share of the virtual features (and a matching synthetic draw) kept out of
+            training to choose the classifier's epoch.
+        seed: seeds every stage (the simulator, generator and classifier get ``seed``, ``seed + 1``, ...).
+    """
+
+    simulator: SimulatorSettings = dataclasses.field(default_factory=SimulatorSettings)
+    flpt: FitSettings = dataclasses.field(default_factory=lambda: dataclasses.replace(FLPT_DEFAULTS))
+    generator: GeneratorSettings = dataclasses.field(default_factory=GeneratorSettings)
+    classifier: ClassifierSettings = dataclasses.field(default_factory=ClassifierSettings)
+    synthetic_per_class: int = 300
+    held_out_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ServerClassifier:
+    """All the data-free learner knows of the base classes: a trained classifier's weights.
+
+    Queried like the official server: ``logits = cos(x, w_c) / temperature``.
+
+    Attributes:
+        class_names: the base classes, in row order.
+        weights: `(num_classes, dim)` classifier rows.
+        temperature: the query temperature (1.0 in the official code).
+    """
+
+    class_names: list[str]
+    weights: torch.Tensor
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        if self.weights.ndim != 2 or self.weights.shape[0] != len(self.class_names):
+            raise ValueError(
+                f"weights must have shape ({len(self.class_names)}, dim), one row per class; got {tuple(self.weights.shape)}."
+            )
+        if len(set(self.class_names)) != len(self.class_names) or len(self.class_names) < 2:
+            raise ValueError("A server classifier needs at least two distinct class names.")
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Server logits `(n, num_classes)` of features `(n, dim)`."""
+        return F.normalize(features, dim=-1) @ F.normalize(self.weights, dim=-1).t() / self.temperature
+
+    @classmethod
+    def from_linear_probe(cls, probe: LinearProbeModel) -> ServerClassifier:
+        """The server classifier of a trained linear probe (its rows, normalised)."""
+        return cls(list(probe.config.class_names), F.normalize(probe.class_weights.detach().float(), dim=-1))
+
+
+def class_split(view: TrainingView) -> tuple[list[str], list[str]]:
+    """``(seen, new)`` class names of a GZSL or base-to-new training view."""
+    if view.kind == "gzsl":
+        return list(view.seen_classes), list(view.unseen_classes)
+    if view.kind == "base2new":
+        return list(view.base_classes), list(view.new_classes)
+    raise ValueError(f"DFZSL learns new classes from seen ones: use a gzsl or base2new protocol, not {view.kind!r}.")
+
+
+class _SeenClassView:
+    """A training view restricted to (and labelled over) the seen classes: the server's data."""
+
+    def __init__(self, view: TrainingView, seen: Sequence[str]):
+        self.train_class_names, self.label_column = list(seen), view.label_column
+        self.train = relabel(view.train, self.train_class_names, view.label_column)
+        self.val = None if view.val is None else relabel(view.val, self.train_class_names, view.label_column)
+
+
+def train_server(model: DFZSLModel, view: TrainingView, seen: Sequence[str]) -> tuple[ServerClassifier, dict]:
+    """The server's side: a linear probe on the real seen-class images of ``view`` (validation-tuned)."""
+    probe = LinearProbeModel.from_base(
+        model.clip, model.tokenizer, model.image_processor, model.config.base_model_name_or_path,
+        class_names=list(seen),
+    )
+    info = linear_probe.fit(probe, _SeenClassView(view, seen))
+    return ServerClassifier.from_linear_probe(probe), info
+
+
+def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = None) -> dict:
+    """Train the server on ``view``'s seen-class images, then DFZSL from the server alone.
+
+    Returns:
+        :func:`fit_data_free`'s record plus ``server`` (what the probe chose) and its seconds.
+    """
+    settings = settings or DFZSLSettings(seed=view.seed)
+    seen, new = class_split(view)
+    start = time.perf_counter()
+    server, server_info = train_server(model, view, seen)
+    server_seconds = time.perf_counter() - start
+    info = fit_data_free(model, server, new, settings)
+    info["stage_seconds"] = {"server": round(server_seconds, 3), **info["stage_seconds"]}
+    info["server"] = server_info
+    info["train_seconds"] = round(info["train_seconds"] + server_seconds, 3)
+    return info
+
+
+def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
+    """Split rows into (train, held-out) with ``fraction`` of every class held out (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    held = torch.zeros(len(labels), dtype=torch.bool)
+    for label in labels.unique():
+        rows = torch.nonzero(labels == label).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        held[rows[: int(round(fraction * len(rows)))]] = True
+    return (features[~held], labels[~held]), (features[held], labels[held])
+
+
+def fit_data_free(
+    model: DFZSLModel, server: ServerClassifier, new_class_names: Sequence[str], settings: DFZSLSettings | None = None
+) -> dict:
+    """DFZSL from a server classifier and class names only: no image of any class is read.
+
+    Args:
+        model: a DFZSL model (its context and residual are re-initialised).
+        server: the base-class classifier (the only base-class input).
+        new_class_names: the classes to learn without any data.
+        settings: the stages' settings.
+
+    Returns:
+        What each stage chose and measured: ``stage_seconds``, the simulator's ``kappa``, how many
+        virtual features were ``trusted``, the classifier's selected epoch and held-out S / U / H,
+        and ``train_seconds``.
+    """
+    settings = settings or DFZSLSettings()
+    seen = list(server.class_names)
+    new = list(new_class_names)
+    overlap = sorted(set(seen) & set(new))
+    if overlap or not new:
+        raise ValueError(f"New classes must be non-empty and disjoint from the server's classes; both have {overlap}.")
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock, 3)
+        clock = now
+
+    model.clear_classifier()
+    model.reset_context()
+    tokenize = lambda names: [tuple(model.tokenizer(n, add_special_tokens=False)["input_ids"]) for n in names]  # noqa: E731
+    with torch.no_grad():
+        prototypes = model.prompt_tuned_features(tokenize(seen)).float().cpu()
+
+    # 1. Virtual domain modelling.
+    simulator = dataclasses.replace(settings.simulator, seed=settings.seed)
+    weights = server.weights.float().cpu()
+    result = fit_simulator(weights, prototypes, simulator)
+    features, labels = virtual_features(result, weights, simulator.virtual_per_class, seed=settings.seed)
+    trusted = len(labels)
+    (train_x, train_y), (held_x, held_y) = _held_out_split(features, labels, settings.held_out_fraction, settings.seed)
+    lap("simulator")
+
+    # 2. FLPT on the virtual features (seen classes only).
+    flpt = dataclasses.replace(settings.flpt, seed=settings.seed)
+    train_on_features(model, LabelledFeatures(train_x, train_y, seen), flpt)
+    lap("flpt")
+
+    # 3. Conditional generator on FLPT-adapted virtual features, conditioned on FLPT text features.
+    with torch.no_grad():
+        conditions = model.prompt_tuned_features(tokenize(seen + new)).float().cpu()
+        adapt = lambda x: F.normalize(model.adapt_images(x.to(model.device)).float().cpu(), dim=-1)  # noqa: E731
+        train_x, held_x = adapt(train_x), adapt(held_x)
+    generator_settings = dataclasses.replace(settings.generator, seed=settings.seed + 1)
+    generator = train_generator(train_x, train_y, conditions[: len(seen)], generator_settings)
+    new_conditions = conditions[len(seen) :]
+    synthetic_x, synthetic_y = synthesise(generator, new_conditions, settings.synthetic_per_class, seed=settings.seed + 2)
+    per_class_held = max(1, int(round(settings.held_out_fraction * settings.synthetic_per_class)))
+    held_synthetic_x, held_synthetic_y = synthesise(generator, new_conditions, per_class_held, seed=settings.seed + 3)
+    lap("generator")
+
+    # 4. The logit-adjusted cosine classifier over all classes.
+    offset = len(seen)
+    classifier = dataclasses.replace(settings.classifier, seed=settings.seed + 4)
+    seen_ids, new_ids = list(range(len(seen))), list(range(offset, offset + len(new)))
+    class_weights, chosen = train_logit_adjusted_classifier(
+        conditions,
+        torch.cat([train_x, synthetic_x]),
+        torch.cat([train_y, synthetic_y + offset]),
+        seen_ids,
+        new_ids,
+        classifier,
+        selection=(torch.cat([held_x, held_synthetic_x]), torch.cat([held_y, held_synthetic_y + offset])),
+    )
+    model.set_classifier(seen + new, class_weights, seen)
+    lap("classifier")
+
+    model.config.simulator_kappa = float(result.kappa)
+    return {
+        "stage_seconds": seconds,
+        "kappa": float(result.kappa),
+        "virtual_features": {"drawn": simulator.virtual_per_class * len(seen), "trusted": trusted},
+        "classifier": chosen,
+        "train_seconds": round(sum(seconds.values()), 3),
+    }

@@ -1,0 +1,193 @@
+"""DFZSL: the served model (FLPT prompt + residual + classifier) and the data-free training entry point."""
+
+import dataclasses
+import inspect
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from conftest import LABELS
+from PIL import Image
+
+import hf_zsl
+from hf_zsl.methods import dfzsl
+from hf_zsl.methods.dfzsl_classifier import ClassifierSettings
+from hf_zsl.methods.dfzsl_generator import GeneratorSettings
+from hf_zsl.methods.dfzsl_simulator import SimulatorSettings
+from hf_zsl.protocols import GZSLProtocol
+from hf_zsl.training import FitSettings
+
+SEEN = ["red circle", "blue square", "green star"]
+NEW = ["cat", "yellow moon"]
+
+
+def label_inputs(model, labels):
+    return model.tokenizer(labels, padding=True, return_tensors="pt")
+
+
+def tiny_settings(seed: int = 0) -> dfzsl.DFZSLSettings:
+    """Stages shrunk to a few steps each: plumbing, not accuracy."""
+    return dfzsl.DFZSLSettings(
+        simulator=SimulatorSettings(steps=5, virtual_per_class=20),
+        flpt=FitSettings(epochs=1, batch_size=32, learning_rate=3e-3, lr_scheduler_type="constant", logging_steps=100),
+        generator=GeneratorSettings(epochs=1),
+        classifier=ClassifierSettings(epochs=2),
+        synthetic_per_class=20,
+        seed=seed,
+    )
+
+
+def test_untrained_model_is_zero_shot_clip_with_the_flpt_prompt(tiny_base, images):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    reference = hf_zsl.build("zeroshot", tiny_base, templates=["a photo of a {}."])
+    text = label_inputs(model, LABELS)
+    pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        ours = model(**text, pixel_values=pixels)
+        theirs = reference(**label_inputs(reference, LABELS), pixel_values=pixels)
+        assert torch.count_nonzero(model.residual()) == 0
+    torch.testing.assert_close(ours.text_embeds, theirs.text_embeds, atol=1e-5, rtol=0)
+    cosines = theirs.logits_per_image / reference.logit_scale
+    torch.testing.assert_close(ours.logits_per_image, cosines / model.config.temperature, atol=1e-4, rtol=0)
+
+
+def test_classifier_rows_score_their_classes_and_other_labels_use_flpt(tiny_base, images):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    dim = model.config.clip_config.projection_dim
+    rows = torch.randn(len(SEEN), dim, generator=torch.Generator().manual_seed(0))
+    model.set_classifier(SEEN, rows, seen_class_names=SEEN[:2])
+    out = model(**label_inputs(model, [*SEEN, "cat"]), pixel_values=model.image_processor(images=images, return_tensors="pt")["pixel_values"])
+    torch.testing.assert_close(out.text_embeds[:3], torch.nn.functional.normalize(rows, dim=-1))
+    with torch.no_grad():
+        flpt = model.prompt_tuned_features(model.label_ids(**{k: v[3:] for k, v in label_inputs(model, [*SEEN, "cat"]).items()}))
+    torch.testing.assert_close(out.text_embeds[3:], flpt)
+    assert model.config.seen_class_names == SEEN[:2]
+
+
+def test_residual_moves_every_image_by_the_same_vector(tiny_base):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    with torch.no_grad():
+        model.t2i[2].bias.fill_(1.0)
+    images = torch.nn.functional.normalize(torch.randn(4, model.config.clip_config.projection_dim), dim=-1)
+    shift = model.adapt_images(images) - images
+    torch.testing.assert_close(shift, model.config.residual_weight * torch.ones_like(shift))
+
+
+@pytest.mark.parametrize(
+    "rows, seen, message",
+    [((2, None), SEEN[:1], "shape"), ((3, None), ["not a class"], "Seen classes")],
+)
+def test_set_classifier_rejects_bad_input(tiny_base, rows, seen, message):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    dim = model.config.clip_config.projection_dim
+    with pytest.raises(ValueError, match=message):
+        model.set_classifier(SEEN, torch.zeros(rows[0], dim), seen_class_names=seen)
+
+
+def test_server_classifier_validates_its_weights():
+    with pytest.raises(ValueError, match="one row per class"):
+        dfzsl.ServerClassifier(SEEN, torch.zeros(2, 8))
+    with pytest.raises(ValueError, match="two distinct"):
+        dfzsl.ServerClassifier(["a", "a"], torch.zeros(2, 8))
+
+
+def server_for(model) -> dfzsl.ServerClassifier:
+    """A server whose rows are the seen classes' text features plus noise (what a probe would learn)."""
+    ids = [tuple(model.tokenizer(n, add_special_tokens=False)["input_ids"]) for n in SEEN]
+    with torch.no_grad():
+        text = model.prompt_tuned_features(ids)
+    noise = 0.1 * torch.randn(text.shape, generator=torch.Generator().manual_seed(1))
+    return dfzsl.ServerClassifier(SEEN, torch.nn.functional.normalize(text + noise, dim=-1))
+
+
+def test_data_free_entry_point_reads_no_image(tiny_base, monkeypatch, tmp_path):
+    """The data-free learner gets a classifier and class names; every way to read an image fails."""
+    parameters = set(inspect.signature(dfzsl.fit_data_free).parameters)
+    assert parameters == {"model", "server", "new_class_names", "settings"}
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("DFZSL's data-free stages read an image")
+
+    monkeypatch.setattr(datasets.Dataset, "__getitem__", forbidden)
+    monkeypatch.setattr(datasets.Dataset, "__iter__", forbidden)
+    monkeypatch.setattr(Image, "open", forbidden)
+    monkeypatch.setattr("hf_zsl.features.image_features", forbidden)
+    monkeypatch.setattr("hf_zsl.training.image_features", forbidden)
+    model = hf_zsl.build("dfzsl", tiny_base)
+    encode_images = model.encode_images
+    model.encode_images = forbidden
+    info = dfzsl.fit_data_free(model, server_for(model), NEW, tiny_settings())
+    model.encode_images = encode_images
+
+    assert model.config.class_names == SEEN + NEW and model.config.seen_class_names == SEEN
+    assert model.class_weights.shape == (5, model.config.clip_config.projection_dim)
+    assert set(info["stage_seconds"]) == {"simulator", "flpt", "generator", "classifier"}
+    assert 0 < info["virtual_features"]["trusted"] <= info["virtual_features"]["drawn"] == 60
+    model.save_pretrained(tmp_path)
+    reloaded = hf_zsl.modeling.modeling_dfzsl.DFZSLModel.from_pretrained(tmp_path)
+    torch.testing.assert_close(reloaded.class_weights, model.class_weights)
+
+
+def test_data_free_fit_is_reproducible_and_learns_the_context(tiny_base):
+    first = hf_zsl.build("dfzsl", tiny_base)
+    second = hf_zsl.build("dfzsl", tiny_base)
+    initial_context = first.context.detach().clone()
+    dfzsl.fit_data_free(first, server_for(first), NEW, tiny_settings(seed=3))
+    dfzsl.fit_data_free(second, server_for(second), NEW, tiny_settings(seed=3))
+    torch.testing.assert_close(first.class_weights, second.class_weights)
+    torch.testing.assert_close(first.context, second.context)
+    assert not torch.equal(first.context, initial_context)
+    assert torch.count_nonzero(first.residual()) > 0
+
+
+def test_new_classes_must_be_new(tiny_base):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    with pytest.raises(ValueError, match="disjoint"):
+        dfzsl.fit_data_free(model, server_for(model), ["cat", SEEN[0]], tiny_settings())
+    with pytest.raises(ValueError, match="non-empty"):
+        dfzsl.fit_data_free(model, server_for(model), [], tiny_settings())
+
+
+def tiny_gzsl(images_per_class: int = 6) -> GZSLProtocol:
+    """Random-colour images of five classes, two of them unseen."""
+    rng = np.random.default_rng(0)
+    classes = SEEN + NEW
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=classes)})
+
+    def split():
+        rows = [(c, Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))) for c in range(5) for _ in range(images_per_class)]
+        return datasets.Dataset.from_dict({"image": [r[1] for r in rows], "label": [r[0] for r in rows]}, features=features)
+
+    data = datasets.DatasetDict(train=split(), validation=split(), test=split())
+    return GZSLProtocol(data, NEW)
+
+
+def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, monkeypatch):
+    protocol = tiny_gzsl()
+    server_data = []
+    probe_fit = dfzsl.linear_probe.fit
+
+    def spy(probe, view, *args):
+        names = view.train.features["label"].names
+        server_data.append((list(view.train_class_names), sorted({names[i] for i in view.train["label"]})))
+        return probe_fit(probe, view, *args)
+
+    monkeypatch.setattr(dfzsl.linear_probe, "fit", spy)
+    model = hf_zsl.build("dfzsl", tiny_base)
+    info = dfzsl.fit(model, protocol.training_view(), tiny_settings())
+    assert server_data == [(SEEN, sorted(SEEN))]
+    assert {"server", "simulator", "flpt", "generator", "classifier"} == set(info["stage_seconds"])
+    record = hf_zsl.evaluation.evaluate_protocol(model, protocol)
+    assert set(record) >= {"seen", "unseen", "harmonic", "zsl_unseen"}
+
+
+def test_fit_refuses_protocols_without_new_classes(tiny_base):
+    protocol = hf_zsl.protocols.FewShotProtocol(tiny_gzsl().data, k=2)
+    with pytest.raises(ValueError, match="gzsl or base2new"):
+        dfzsl.fit(hf_zsl.build("dfzsl", tiny_base), protocol.training_view(), tiny_settings())
+
+
+def test_settings_are_independent_copies():
+    first, second = dfzsl.DFZSLSettings(), dfzsl.DFZSLSettings()
+    assert first.flpt is not second.flpt and dataclasses.asdict(first) == dataclasses.asdict(second)
