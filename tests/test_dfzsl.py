@@ -176,7 +176,8 @@ def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, mon
     monkeypatch.setattr(dfzsl.linear_probe, "fit", spy)
     model = hf_zsl.build("dfzsl", tiny_base)
     info = dfzsl.fit(model, protocol.training_view(), tiny_settings())
-    assert server_data == [(SEEN, sorted(SEEN))]
+    assert server_data == [(SEEN, sorted(SEEN))] * 2  # the server's two probes (zero / text initialisation)
+    assert info["server"]["init_from_text"] in (False, True)
     assert {"server", "simulator", "flpt", "generator", "classifier"} == set(info["stage_seconds"])
     record = hf_zsl.evaluation.evaluate_protocol(model, protocol)
     assert set(record) >= {"seen", "unseen", "harmonic", "zsl_unseen"}
