@@ -18,6 +18,16 @@ from PIL import Image  # noqa: E402
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of small-tensor tests, restored afterwards: with two threads
+    on busy cores every parallel region waits for a descheduled thread (measured up to 9x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> str:
     """A folder holding a random-weight tiny CLIP, its tokenizer and image processor."""

@@ -18,6 +18,8 @@ from hf_zsl.methods.dfzsl_simulator import SimulatorSettings
 from hf_zsl.protocols import GZSLProtocol
 from hf_zsl.training import FitSettings
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SEEN = ["red circle", "blue square", "green star"]
 NEW = ["cat", "yellow moon"]
 

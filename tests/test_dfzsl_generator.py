@@ -32,13 +32,7 @@ SEEN, UNSEEN = list(range(6)), [6, 7]
 FAST = GeneratorSettings(epochs=20, learning_rate=1e-3, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These many small matrix products run several times faster on one thread than on two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _samples(means: torch.Tensor, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

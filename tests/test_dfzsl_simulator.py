@@ -12,14 +12,7 @@ from hf_zsl.vmf import VonMisesFisher, six_sigma_concentration
 SETTINGS = SimulatorSettings(steps=300)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run on one intra-op thread, restored afterwards: these tensors are small, and with two
-    threads on busy cores every parallel region waits for a descheduled thread (measured 9x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

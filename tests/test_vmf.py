@@ -22,14 +22,7 @@ SAMPLES = 20_000
 CASES = [(2, 1.0), (2, 10.0)] + [(d, kappa) for d in (3, 16, 128, 512) for kappa in (0.5, 5.0, 50.0, 500.0)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run on one intra-op thread, restored afterwards: these tensors are small, and with two
-    threads on busy cores every parallel region waits for a descheduled thread (measured 9x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_unit(d: int, seed: int, dtype=torch.float32) -> torch.Tensor:
