@@ -78,9 +78,10 @@ def test_generator_outputs_unit_vectors_and_records_training(trained, toy):
     assert trained.train_seconds > 0
 
 
-def test_default_hidden_size_is_eight_times_the_feature_dim_capped_at_1024():
-    assert GeneratorSettings().hidden_for(16) == 128
+def test_default_hidden_size_is_twice_the_feature_dim_capped_at_1024():
+    assert GeneratorSettings().hidden_for(16) == 32
     assert GeneratorSettings().hidden_for(512) == 1024
+    assert GeneratorSettings().hidden_for(768) == 1024
     assert GeneratorSettings(hidden_size=64).hidden_for(512) == 64
 
 
