@@ -191,11 +191,12 @@ def model_card_info(model) -> dict[str, Any]:
     """The ``info`` dict of an hf_zsl model: its config plus the ``protocol`` / ``results`` that the
     training and evaluation code records in ``model.card_info``."""
     config = model.config
-    base_fields = {field.name for field in dataclasses.fields(HfZslConfig)}
+    # Base fields are described elsewhere; a config may name fields too bulky for a table (in config.json only).
+    skipped = {field.name for field in dataclasses.fields(HfZslConfig)} | set(getattr(config, "card_excluded_fields", ()))
     hyperparameters = {
         field.name: getattr(config, field.name)
         for field in dataclasses.fields(type(config))
-        if field.name not in base_fields
+        if field.name not in skipped
     }
     return {
         "method": config.method,

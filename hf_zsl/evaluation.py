@@ -9,24 +9,39 @@ import numpy as np
 import torch
 
 from . import metrics
-from .features import image_features
+from .features import image_batches, image_features
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .protocols import BaseToNewProtocol, DomainShiftProtocol, EvaluationProtocol, FewShotProtocol, GZSLProtocol
 
 
 def class_logits(
-    model: HfZslPreTrainedModel, dataset: datasets.Dataset, class_names: Sequence[str], chunk_size: int = 4096
+    model: HfZslPreTrainedModel,
+    dataset: datasets.Dataset,
+    class_names: Sequence[str],
+    chunk_size: int = 4096,
+    pixel_batch_size: int = 256,
 ) -> torch.Tensor:
     """Scores of every image of ``dataset`` against ``class_names``, shape `(len(dataset), len(class_names))`.
 
-    Image features come from the feature cache; the label set is encoded once.
+    Frozen CLIP image features come from the feature cache; the label set is encoded once. A model
+    that also scores the images themselves (``needs_pixel_values``) gets them in batches of
+    ``pixel_batch_size`` from the image processor, next to their cached features.
+
+    Raises:
+        ValueError: naming the rows, if an image cannot be decoded.
     """
     features = image_features(model, dataset).to(model.device)
     text = model.tokenizer(list(class_names), padding=True, return_tensors="pt").to(model.device)
     with torch.inference_mode():
-        return torch.cat(
-            [model(**text, image_embeds=chunk).logits_per_image.float().cpu() for chunk in features.split(chunk_size)]
-        )
+        if not model.needs_pixel_values:
+            chunks = [model(**text, image_embeds=chunk).logits_per_image for chunk in features.split(chunk_size)]
+        else:
+            chunks = []
+            for start, images in image_batches(dataset, batch_size=pixel_batch_size):
+                pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"].to(model.device)
+                embeds = features[start : start + len(images)]
+                chunks.append(model(**text, pixel_values=pixels, image_embeds=embeds).logits_per_image)
+        return torch.cat([chunk.float().cpu() for chunk in chunks]) if chunks else torch.zeros(0, len(class_names))
 
 
 def predict(model: HfZslPreTrainedModel, dataset: datasets.Dataset, class_names: Sequence[str]) -> np.ndarray:

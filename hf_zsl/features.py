@@ -40,6 +40,31 @@ def _as_rgb(image, index: int):
     return image.convert("RGB")
 
 
+def read_images(dataset: datasets.Dataset, start: int, stop: int, image_column: str = "image") -> list:
+    """The RGB PIL images of rows ``start`` to ``stop - 1`` of ``dataset``.
+
+    Raises:
+        ValueError: naming the rows, if an image cannot be decoded or a row holds no image.
+    """
+    try:
+        rows = dataset[start:stop][image_column]
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Images in rows {start}-{stop - 1} could not be decoded ({error}). Remove or replace the unreadable files."
+        ) from None
+    return [_as_rgb(image, start + i) for i, image in enumerate(rows)]
+
+
+def image_batches(
+    dataset: datasets.Dataset, image_column: str = "image", batch_size: int = 64, progress: bool = False, desc: str = "images"
+):
+    """Yield ``(start, images)``: consecutive batches of ``dataset``'s RGB PIL images (see :func:`read_images`)."""
+    if image_column not in dataset.column_names:
+        raise ValueError(f"Dataset has no image column {image_column!r}; columns: {dataset.column_names}.")
+    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, disable=not progress, leave=False):
+        yield start, read_images(dataset, start, start + batch_size, image_column)
+
+
 def image_features(
     model: HfZslPreTrainedModel,
     dataset: datasets.Dataset,
@@ -62,7 +87,8 @@ def image_features(
             ``(augment_seed, v, i)``).
 
     Raises:
-        ValueError: if ``image_column`` is missing or an image cannot be decoded (naming the row).
+        ValueError: if ``image_column`` is missing or an image cannot be decoded (naming the rows; no
+            features are cached then).
     """
     if image_column not in dataset.column_names:
         raise ValueError(f"Dataset has no image column {image_column!r}; columns: {dataset.column_names}.")
@@ -78,15 +104,7 @@ def image_features(
     chunks = []
     device = model.device
     with torch.inference_mode():
-        for start in tqdm(range(0, len(dataset), batch_size), desc="image features", disable=not progress, leave=False):
-            try:
-                rows = dataset[start : start + batch_size][image_column]
-            except (OSError, ValueError) as error:
-                raise ValueError(
-                    f"Images in rows {start}-{start + batch_size - 1} could not be decoded ({error}). "
-                    "Remove or replace the unreadable files; no features were cached."
-                ) from None
-            images = [_as_rgb(image, start + i) for i, image in enumerate(rows)]
+        for start, images in image_batches(dataset, image_column, batch_size, progress, "image features"):
             views = [
                 [augment(image, augment_seed, v, start + i) for i, image in enumerate(images)]
                 for v in range(augment_views)

@@ -434,16 +434,26 @@ class GZSLProtocol(EvaluationProtocol):
     class list: unseen names and attributes are known at training time, their images are not).
     :meth:`test_splits` gives ``"seen"`` and ``"unseen"`` test images, labelled over all classes.
 
+    For choosing what only unseen classes can tell (e.g. a calibration of seen against unseen scores),
+    the seen classes are further split, like xlsa17's train / val classes: :attr:`val_unseen_classes`
+    (held out of training to play unseen classes in validation) and :attr:`val_seen_classes` (the rest).
+
     Args:
         data: splits as for :class:`EvaluationProtocol` (xlsa17's ``trainval`` as the train split,
             ``test_seen`` + ``test_unseen`` as the test split).
         unseen_classes: the unseen class names; the rest are seen.
         attributes: optional class-attribute matrix over (at least) every class.
+        val_unseen_classes: seen classes to hold out as validation-unseen classes (e.g. xlsa17's val
+            classes); default: ``round(val_unseen_fraction × seen)`` of them (at least one when there
+            are two or more seen classes), drawn with ``seed``.
+        val_unseen_fraction: the share of seen classes held out when ``val_unseen_classes`` is not given.
         k, seed, **kwargs: as :class:`EvaluationProtocol` (``k=None``: every seen training image).
     """
 
     kind = "gzsl"
-    training_attributes = EvaluationProtocol.training_attributes | {"seen_classes", "unseen_classes", "attributes"}
+    training_attributes = EvaluationProtocol.training_attributes | {
+        "seen_classes", "unseen_classes", "attributes", "val_seen_classes", "val_unseen_classes"
+    }
 
     def __init__(
         self,
@@ -452,6 +462,8 @@ class GZSLProtocol(EvaluationProtocol):
         attributes: ClassAttributes | Mapping | None = None,
         k: int | None = None,
         seed: int = 0,
+        val_unseen_classes: Sequence[str] | None = None,
+        val_unseen_fraction: float = 0.2,
         **kwargs,
     ):
         super().__init__(data, k=k, seed=seed, **kwargs)
@@ -468,10 +480,29 @@ class GZSLProtocol(EvaluationProtocol):
             rows = attributes.rows(self.class_names)
             attributes = ClassAttributes(rows, self.class_names, attributes.attribute_names)
         self.attributes = attributes
+        self.val_unseen_classes = self._split_seen(val_unseen_classes, val_unseen_fraction)
+        self.val_seen_classes = [c for c in self.seen_classes if c not in set(self.val_unseen_classes)]
         self._arguments.update(
-            unseen_classes=self.unseen_classes, attributes=None if attributes is None else attributes.to_dict()
+            unseen_classes=self.unseen_classes,
+            attributes=None if attributes is None else attributes.to_dict(),
+            val_unseen_classes=self.val_unseen_classes,
         )
         self._select()
+
+    def _split_seen(self, chosen: Sequence[str] | None, fraction: float) -> list[str]:
+        """The validation-unseen classes: ``chosen`` (checked), or a seeded draw of ``fraction`` of the seen ones."""
+        if chosen is not None:
+            outside = sorted(set(chosen) - set(self.seen_classes))
+            if outside:
+                raise ValueError(f"val_unseen_classes {outside} are not seen classes.")
+            if len(set(chosen)) == len(self.seen_classes):
+                raise ValueError("val_unseen_classes must leave at least one seen class to train on.")
+            return [c for c in self.seen_classes if c in set(chosen)]
+        if not 0 <= fraction < 1:
+            raise ValueError(f"val_unseen_fraction must be in [0, 1), got {fraction}.")
+        count = min(max(1, round(fraction * len(self.seen_classes))), len(self.seen_classes) - 1) if fraction else 0
+        picked = np.random.default_rng([self.seed, 20]).choice(len(self.seen_classes), size=count, replace=False)
+        return [self.seen_classes[i] for i in sorted(picked)]
 
     def _image_classes(self) -> list[str]:
         return self.seen_classes
@@ -484,7 +515,12 @@ class GZSLProtocol(EvaluationProtocol):
 
     def _details(self) -> dict:
         names = None if self.attributes is None else self.attributes.attribute_names
-        return {"seen_classes": self.seen_classes, "unseen_classes": self.unseen_classes, "attribute_names": names}
+        return {
+            "seen_classes": self.seen_classes,
+            "unseen_classes": self.unseen_classes,
+            "val_unseen_classes": self.val_unseen_classes,
+            "attribute_names": names,
+        }
 
 
 class DomainShiftProtocol(EvaluationProtocol):

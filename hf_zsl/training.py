@@ -4,6 +4,8 @@ The image tower is frozen, so a training step never sees pixels: it reads L2-nor
 from the feature cache (:mod:`hf_zsl.features`) and the label set's token ids, which are the same
 for every batch. Whatever a method learns (context tokens, cache keys, class weights, heads) gets
 gradients through the model's ``forward(input_ids, attention_mask, image_embeds, labels)``.
+A method with a trainable image branch (``needs_pixel_values``) also gets each batch's images as
+``pixel_values`` (:class:`ImageFeatureDataset`, :class:`PixelLabelSetCollator`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 
+import datasets
 import numpy as np
 import torch
 from accelerate import PartialState
 from transformers import Trainer, TrainingArguments
 
-from .features import image_features
+from .augmentation import augment
+from .features import image_features, read_images
 from .modeling.modeling_base import HfZslPreTrainedModel
 
 
@@ -83,17 +87,75 @@ class LabelSetCollator:
         }
 
 
-class PenalisedTrainer(Trainer):
-    """A :class:`Trainer` whose loss adds ``penalty(model)`` (e.g. a pull towards an initialisation)."""
+class ImageFeatureDataset(torch.utils.data.Dataset):
+    """Rows ``{"image": RGB PIL image, "image_embeds": (dim,), "labels": ()}`` of a dataset with cached features.
 
-    def __init__(self, *args, penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None, **kwargs):
+    Args:
+        dataset: the images (decoded lazily, one row at a time).
+        data: their cached features and labels (row ``i`` of ``data`` belongs to row ``i`` of ``dataset``).
+        image_column: the image column of ``dataset``.
+        augment_seed: if set, the image (not its cached feature, which stays the plain image's) is a
+            fresh augmented view at every read (:func:`hf_zsl.augmentation.augment`; the ``n``-th read of
+            row ``i`` is view ``n`` of row ``i``, so a seeded sampler gives the same pixels every run).
+    """
+
+    def __init__(
+        self, dataset: datasets.Dataset, data: LabelledFeatures, image_column: str = "image", augment_seed: int | None = None
+    ):
+        if len(dataset) != len(data.labels):
+            raise ValueError(f"{len(dataset)} images but {len(data.labels)} cached features.")
+        self.dataset, self.data, self.image_column = dataset, data, image_column
+        self.augment_seed, self.reads = augment_seed, np.zeros(len(dataset), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.data.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        image = read_images(self.dataset, index, index + 1, self.image_column)[0]
+        if self.augment_seed is not None:
+            image = augment(image, self.augment_seed, int(self.reads[index]), index)
+            self.reads[index] += 1
+        return {"image": image, "image_embeds": self.data.features[index], "labels": self.data.labels[index]}
+
+
+class PixelLabelSetCollator(LabelSetCollator):
+    """:class:`LabelSetCollator` that also turns the rows' images into ``pixel_values`` (one processor call per batch)."""
+
+    def __init__(self, tokenizer, image_processor, class_names: Sequence[str]):
+        super().__init__(tokenizer, class_names)
+        self.image_processor = image_processor
+
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = super().__call__(rows)
+        batch["pixel_values"] = self.image_processor(images=[row["image"] for row in rows], return_tensors="pt")["pixel_values"]
+        return batch
+
+
+class PenalisedTrainer(Trainer):
+    """A :class:`Trainer` whose loss adds ``penalty(model)`` (e.g. a pull towards an initialisation) and
+    ``auxiliary_loss(outputs, inputs)`` (e.g. a metric-learning term on the batch's embeddings), and
+    that draws training batches from ``train_sampler`` when one is given (e.g. :class:`hf_zsl.sampling.PKSampler`)."""
+
+    def __init__(
+        self,
+        *args,
+        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+        auxiliary_loss: Callable[[object, dict], torch.Tensor] | None = None,
+        train_sampler: torch.utils.data.Sampler | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
-        self.penalty = penalty
+        self.penalty, self.auxiliary_loss, self.train_sampler = penalty, auxiliary_loss, train_sampler
+
+    def _get_train_sampler(self, train_dataset=None):
+        return self.train_sampler if self.train_sampler is not None else super()._get_train_sampler(train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.penalty is not None:
             loss = loss + self.penalty(self.accelerator.unwrap_model(model))
+        if self.auxiliary_loss is not None:
+            loss = loss + self.auxiliary_loss(outputs, inputs)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -142,20 +204,33 @@ def train_on_features(
     output_dir: str | None = None,
 ) -> float:
     """Train ``model``'s learnable parameters on cached features with :class:`Trainer`; returns seconds."""
+    _, seconds = run_trainer(
+        model,
+        training_arguments(settings, output_dir),
+        FeatureDataset(train),
+        LabelSetCollator(model.tokenizer, train.class_names),
+        penalty=penalty,
+    )
+    return seconds
+
+
+def run_trainer(
+    model: HfZslPreTrainedModel, args: TrainingArguments, dataset, collator, **trainer_kwargs
+) -> tuple[PenalisedTrainer, float]:
+    """Train ``model``'s learnable parameters with a :class:`PenalisedTrainer` (``trainer_kwargs``: its
+    ``penalty``, ``auxiliary_loss``, ``train_sampler``, ``optimizers``, ...); the model is left in eval mode.
+
+    Returns:
+        The trainer (``trainer.state.log_history`` holds the logged losses) and the training seconds.
+    """
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"{type(model).__name__} has no trainable parameters.")
     model.train()
-    trainer = PenalisedTrainer(
-        model=model,
-        args=training_arguments(settings, output_dir),
-        train_dataset=FeatureDataset(train),
-        data_collator=LabelSetCollator(model.tokenizer, train.class_names),
-        penalty=penalty,
-    )
+    trainer = PenalisedTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, **trainer_kwargs)
     result = trainer.train()
     check_synchronised(model, trainer.accelerator)
     model.eval()
-    return float(result.metrics["train_runtime"])
+    return trainer, float(result.metrics["train_runtime"])
 
 
 def check_synchronised(model: torch.nn.Module, accelerator) -> None:
