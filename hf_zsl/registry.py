@@ -7,6 +7,7 @@ from transformers import AutoConfig, AutoModelForZeroShotImageClassification
 from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
 from .modeling.configuration_ccli import CCLIConfig
+from .modeling.configuration_cfzsl import CFZSLConfig
 from .modeling.configuration_coop import CoOpConfig
 from .modeling.configuration_linear_probe import LinearProbeConfig
 from .modeling.configuration_rtos import RTOSConfig
@@ -14,12 +15,13 @@ from .modeling.configuration_tip_adapter import TipAdapterConfig, TipAdapterFCon
 from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .modeling.modeling_ccli import CCLIModel
+from .modeling.modeling_cfzsl import CFZSLModel
 from .modeling.modeling_coop import CoOpModel
 from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
-from .methods import ccli, coop, linear_probe, rtos, tip_adapter
+from .methods import ccli, cfzsl, coop, linear_probe, rtos, tip_adapter
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,4 @@ register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapte
 register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit))
 register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit))
 register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit))
+register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit))

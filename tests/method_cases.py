@@ -28,6 +28,15 @@ def perturb_learned(model) -> None:
 
 
 TRAINED_CLASSES = ["red circle", "blue square"]  # a subset of the matrix's labels: the rest are new
+# CFZSL scores every label through its class attributes: rows for all of the matrix's labels
+# (conftest.LABELS: red circle, blue square, green star, cat), the trained classes as the seen ones.
+CFZSL_ATTRIBUTES = {
+    "class_names": ["red circle", "blue square", "green star", "cat"],
+    "class_attributes": [[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]],
+    "attribute_names": ["red", "blue", "round", "angular"],
+    "seen_class_names": TRAINED_CLASSES,
+    "calibration": 0.5,
+}
 
 CASES: dict[str, MethodCase] = {
     "zeroshot": MethodCase(hyperparameters={"templates": ["a photo of a {}.", "art of the {}."]}),
@@ -36,6 +45,7 @@ CASES: dict[str, MethodCase] = {
     "tip_adapter": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
     "tip_adapter_f": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
     "rtos": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
+    "cfzsl": MethodCase(hyperparameters=CFZSL_ATTRIBUTES, fit=perturb_learned),
     "coop": MethodCase(
         hyperparameters={"class_names": TRAINED_CLASSES, "class_specific_context": True, "n_ctx": 4}, fit=perturb_learned
     ),
