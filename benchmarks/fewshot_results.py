@@ -75,7 +75,7 @@ def save_curves(curves: dict[str, dict[int, float]], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=sorted(hf_zsl.METHODS))
+    parser.add_argument("--methods", nargs="+", default=sorted(m for m, e in hf_zsl.METHODS.items() if "fewshot" in e.protocols))
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

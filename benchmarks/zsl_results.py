@@ -3,6 +3,7 @@
     python benchmarks/zsl_results.py [--gzsl-methods zeroshot cfzsl dfzsl] [--b2n-methods zeroshot dfzsl]
         [--shifted-tasks warm_light hue_shift] [--seeds 1 2 3] [--json results/zsl.json] [--update-readme]
         [--threads N]
+    python benchmarks/zsl_results.py --merge a.json b.json --update-readme   # runs made in parallel
 
 * GZSL (``hf_zsl.shapes.gzsl``): 80 colour × shape classes, 16 of them unseen (never in
   pretraining either); every seen-class training image; T1 (per-class accuracy on unseen images
@@ -21,6 +22,7 @@ the splits are the same for every seed). Hyper-parameters and epochs are chosen 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 import numpy as np
@@ -66,6 +68,39 @@ def run(protocol: str, methods: list[str], seeds: list[int], model: str, tasks: 
     return records
 
 
+def render(results: dict, seeds: list[int]) -> str:
+    """The README tables of a results record (``gzsl``, ``base2new``, ``base2new_shifted``)."""
+    seeds_text = ", ".join(map(str, seeds))
+    shifted = results.get("base2new_shifted") or {}
+    tasks = list(next(iter(shifted.values()))[0]["tasks"]) if shifted else []
+    text = (
+        f"**GZSL** (80 classes, 16 unseen; seeds {seeds_text}; %, mean ± std over seeds)\n\n"
+        + table(results["gzsl"], GZSL_COLUMNS, bold="H")
+        + f"\n\n**Base-to-new** (28 base / 28 new classes; seeds {seeds_text})\n\n"
+        + table(results["base2new"], B2N_COLUMNS, bold="HM")
+    )
+    for task in tasks:
+        per_task = {m: [r["tasks"][task] | {"train_seconds": r["train_seconds"] / len(tasks)} for r in runs] for m, runs in shifted.items()}
+        text += (
+            f"\n\n**Base-to-new under {task.replace('_', ' ')}** (colour × shape; this colour shift of the images "
+            "never occurs in pretraining)\n\n" + table(per_task, B2N_COLUMNS, bold="HM")
+        )
+    return text + (
+        "\n\n`train s`: seconds to fit one model on the shared CPU (one torch thread; DFZSL: server probe + its four "
+        "data-free stages; CFZSL: the calibration model and the final model, each training its CNN on pixels)."
+    )
+
+
+def merge(paths: list[str]) -> dict:
+    """One results record from several runs' JSON files (methods of each protocol side by side)."""
+    merged: dict[str, dict] = {}
+    for path in paths:
+        with open(path) as handle:
+            for protocol, records in json.load(handle).items():
+                merged.setdefault(protocol, {}).update(records)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gzsl-methods", nargs="*", default=["zeroshot", "cfzsl", "dfzsl"])
@@ -74,6 +109,7 @@ def main() -> None:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--json", default="results/zsl.json")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only render (and write --json) from these runs' files")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
@@ -81,24 +117,19 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    gzsl = run("gzsl", args.gzsl_methods, args.seeds, args.model)
-    base2new = run("base2new", args.b2n_methods, args.seeds, args.model)
-    shifted = run("base2new", args.b2n_methods, args.seeds, args.model, args.shifted_tasks) if args.shifted_tasks else {}
-    seeds = ", ".join(map(str, args.seeds))
-    tables = (
-        f"**GZSL** (80 classes, 16 unseen; seeds {seeds}; %, mean ± std over seeds)\n\n"
-        + table(gzsl, GZSL_COLUMNS, bold="H")
-        + f"\n\n**Base-to-new** (28 base / 28 new classes; seeds {seeds})\n\n"
-        + table(base2new, B2N_COLUMNS, bold="HM")
-        + "".join(
-            f"\n\n**Base-to-new under {task.replace('_', ' ')}** (colour × shape; this colour shift of the images never occurs in pretraining)\n\n"
-            + table({m: [r["tasks"][task] | {"train_seconds": r["train_seconds"] / len(args.shifted_tasks)} for r in runs] for m, runs in shifted.items()}, B2N_COLUMNS, bold="HM")
-            for task in args.shifted_tasks
-        )
-        + "\n\n`train s`: seconds to fit one model (DFZSL: server probe + all four data-free stages) on the shared CPU."
-    )
+    if args.merge:
+        results = merge(args.merge)
+    else:
+        results = {
+            "gzsl": run("gzsl", args.gzsl_methods, args.seeds, args.model),
+            "base2new": run("base2new", args.b2n_methods, args.seeds, args.model),
+            "base2new_shifted": run("base2new", args.b2n_methods, args.seeds, args.model, args.shifted_tasks)
+            if args.shifted_tasks
+            else {},
+        }
+    tables = render(results, args.seeds)
     print(tables)
-    write_json({"gzsl": gzsl, "base2new": base2new, "base2new_shifted": shifted}, args.json)
+    write_json(results, args.json)
     if args.update_readme:
         update_readme(tables, MARKERS)
 

@@ -108,7 +108,11 @@ def demo(
     for method in methods or DEMO_DEFAULT_METHODS:
         entry = get_method(method)
         shots = 16 if entry.fit is None else DEMO_SHOTS
-        for protocol in PROTOCOL_NAMES if entry.fit is None else DEMO_TRAINED_PROTOCOLS:
+        protocols = PROTOCOL_NAMES if entry.fit is None else [p for p in DEMO_TRAINED_PROTOCOLS if p in entry.protocols]
+        if not protocols:
+            print(f"[{method}] skipped: it trains on {' / '.join(entry.protocols)}, not the demo's few-shot suite "
+                  "(see benchmarks/zsl_results.py)", flush=True)
+        for protocol in protocols:
             print(f"[{method}] {protocol}, {shots} shots ...", flush=True)
             records.append(run_method(method, protocol, make_protocols(protocol, SHAPES, shots, 1), base, shots, 1)[0])
     print(format_table(records))

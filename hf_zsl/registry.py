@@ -9,6 +9,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLA
 from .modeling.configuration_ccli import CCLIConfig
 from .modeling.configuration_cfzsl import CFZSLConfig
 from .modeling.configuration_coop import CoOpConfig
+from .modeling.configuration_dfzsl import DFZSLConfig
 from .modeling.configuration_linear_probe import LinearProbeConfig
 from .modeling.configuration_rtos import RTOSConfig
 from .modeling.configuration_tip_adapter import TipAdapterConfig, TipAdapterFConfig
@@ -17,11 +18,16 @@ from .modeling.modeling_base import HfZslPreTrainedModel
 from .modeling.modeling_ccli import CCLIModel
 from .modeling.modeling_cfzsl import CFZSLModel
 from .modeling.modeling_coop import CoOpModel
+from .modeling.modeling_dfzsl import DFZSLModel
 from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
-from .methods import ccli, cfzsl, coop, linear_probe, rtos, tip_adapter
+from .methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
+from .training import FitSettings
+
+
+ALL_PROTOCOLS = ("fewshot", "base2new", "gzsl", "dg")
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,16 @@ class Method:
         fit: ``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a
             protocol's training view (``None``: nothing to train); it returns what it chose
             (hyper-parameters, validation scores) and ``train_seconds``.
+        settings_class: the type of ``fit``'s ``settings`` (what a recipe's ``settings:`` builds).
+        protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
     """
 
     name: str
     config_class: type
     model_class: type[HfZslPreTrainedModel]
     fit: Callable | None = None
+    settings_class: type = FitSettings
+    protocols: tuple[str, ...] = ALL_PROTOCOLS
 
 
 METHODS: dict[str, Method] = {}
@@ -71,4 +81,5 @@ register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapte
 register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit))
 register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit))
 register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit))
-register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit))
+register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, protocols=("gzsl",)))
+register(Method("dfzsl", DFZSLConfig, DFZSLModel, fit=dfzsl.fit, settings_class=dfzsl.DFZSLSettings, protocols=("gzsl", "base2new")))

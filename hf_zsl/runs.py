@@ -98,6 +98,11 @@ def fit_method(
     Returns the model and what fitting chose (0 seconds for methods that learn nothing).
     """
     entry = get_method(method)
+    if entry.fit is not None and protocol.kind not in entry.protocols:
+        raise ValueError(
+            f"{method} trains on {' / '.join(entry.protocols)} protocols, not {protocol.kind!r}; "
+            f"choose --protocol {entry.protocols[0]}."
+        )
     class_names = {"class_names": protocol.train_class_names} if entry.model_class.needs_class_names else {}
     model = build(method, base, **class_names)
     if entry.fit is None:

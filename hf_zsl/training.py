@@ -40,6 +40,30 @@ class FitSettings:
     logging_steps: int = 10
 
 
+def settings_from_dict(settings_class: type, values: dict):
+    """A settings dataclass from a (YAML) mapping: ``settings_class``'s defaults with ``values`` applied.
+
+    Fields holding a dataclass take a nested mapping, applied to that field's own default.
+
+    Raises:
+        ValueError: for a key that is not a field (the message lists the fields).
+    """
+    return _override(settings_class(), values)
+
+
+def _override(defaults, values: dict):
+    fields = {field.name for field in dataclasses.fields(defaults)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"Unknown {type(defaults).__name__} fields {unknown}; known: {sorted(fields)}.")
+    resolved = {}
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        nested = dataclasses.is_dataclass(default) and isinstance(value, dict)
+        resolved[name] = _override(default, value) if nested else value
+    return dataclasses.replace(defaults, **resolved)
+
+
 @dataclasses.dataclass
 class LabelledFeatures:
     """Cached image features of a split and their labels over ``class_names``.

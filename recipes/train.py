@@ -4,8 +4,10 @@
     accelerate launch --config_file recipes/accelerate/cpu_2proc.yaml recipes/train.py --config ...
     python recipes/train.py --config ... --set shots=4 seed=2 output_dir=outputs/lp4
 
-Config keys: method, protocol, shots, seed, model, dataset, output_dir, and optionally
-``settings`` (fields of hf_zsl.training.FitSettings replacing the method's defaults).
+Config keys: method, protocol, shots (a number, or ``all``), seed, model, dataset, output_dir,
+and optionally ``settings``: fields of the method's settings class replacing its defaults
+(``hf_zsl.training.FitSettings`` for most methods; DFZSL's ``DFZSLSettings`` nests one mapping per
+stage, e.g. ``settings: {generator: {epochs: 30}}``).
 """
 
 import argparse
@@ -15,7 +17,8 @@ import os
 import yaml
 
 from hf_zsl.commands import train
-from hf_zsl.training import FitSettings, distributed_state
+from hf_zsl.registry import get_method
+from hf_zsl.training import distributed_state, settings_from_dict
 
 KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir")
 
@@ -33,10 +36,12 @@ def main() -> None:
     unknown = set(config) - set(KEYS) - {"settings"}
     if unknown:
         raise SystemExit(f"Unknown config keys {sorted(unknown)}; known: {list(KEYS)} and 'settings'.")
-    settings = FitSettings(**config["settings"]) if "settings" in config else None
+    settings_class = get_method(config["method"]).settings_class
+    settings = settings_from_dict(settings_class, config["settings"]) if "settings" in config else None
+    shots = config.get("shots", 16)
     state = distributed_state()
     record = train(
-        config["method"], config["protocol"], config.get("shots", 16), config.get("seed", 1),
+        config["method"], config["protocol"], None if shots == "all" else shots, config.get("seed", 1),
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
     )
     if state.is_main_process:

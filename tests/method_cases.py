@@ -46,6 +46,7 @@ CASES: dict[str, MethodCase] = {
     "tip_adapter_f": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=fill_cache),
     "rtos": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
     "cfzsl": MethodCase(hyperparameters=CFZSL_ATTRIBUTES, fit=perturb_learned),
+    "dfzsl": MethodCase(hyperparameters={"class_names": TRAINED_CLASSES}, fit=perturb_learned),
     "coop": MethodCase(
         hyperparameters={"class_names": TRAINED_CLASSES, "class_specific_context": True, "n_ctx": 4}, fit=perturb_learned
     ),

@@ -47,3 +47,18 @@ def test_demo_writes_table_json_and_chart(tiny_base, tmp_path, capsys):
     fewshot = records[0]
     assert fewshot["accuracy"] == pytest.approx(sum(t["accuracy"] for t in fewshot["tasks"].values()) / len(fewshot["tasks"]))
     assert os.path.getsize(chart) > 1000 and "chance" in capsys.readouterr().out
+
+
+def test_shots_all_and_bad_shots(tiny_base, tmp_path, capsys):
+    out = tmp_path / "gzsl.json"
+    assert main(["eval", "--model", tiny_base, "--protocol", "gzsl", "--shots", "all", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["protocol_details"]["gzsl"]["k"] is None
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", tiny_base, "--protocol", "gzsl", "--shots", "zero"])
+    assert "positive number of images per class or 'all'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method, protocol", [("cfzsl", "fewshot"), ("dfzsl", "dg")])
+def test_method_on_a_protocol_it_cannot_train_on(tiny_base, tmp_path, capsys, method, protocol):
+    assert main(["train", "--method", method, "--protocol", protocol, "--model", tiny_base, "--output-dir", str(tmp_path)]) == 2
+    assert f"not '{protocol}'" in capsys.readouterr().err

@@ -153,8 +153,10 @@ def choose_calibration_on_validation(
     return choose_calibration(logits, references, [names.index(c) for c in remaining])
 
 
-def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings = DEFAULTS, calibrate: bool = True) -> dict:
+def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = None, calibrate: bool = True) -> dict:
     """Fit CFZSL on a GZSL training view (with class attributes).
+
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed.
 
     1. The model gets the view's class attributes (every class, seen and unseen) and fresh, seeded
        learned state (a pretrained backbone keeps its weights).
@@ -167,6 +169,7 @@ def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings = DEFAULTS,
         "val_unseen_classes", "first_loss", "last_loss", "train_seconds"}`` (validation entries only
         with ``calibrate``; seconds cover both trainings and the calibration search).
     """
+    settings = settings or dataclasses.replace(DEFAULTS, seed=view.seed)
     attributes = class_attributes_of(view)
     start = time.perf_counter()
     model.set_class_attributes(attributes.class_names, attributes.matrix, attributes.attribute_names)
