@@ -1,6 +1,6 @@
 """A data-free check of DFZSL's generator: can it synthesise seen classes it was not trained on?
 
-    python benchmarks/dfzsl_generator_check.py [--learning-rates 3e-5 3e-4] [--held-out 16]
+    python benchmarks/dfzsl_generator_check.py [--learning-rates 3e-5 3e-4] [--epochs 12] [--held-out 16]
 
 On the shapes GZSL split: the server probe and the simulator give virtual features of every seen
 class; the generator is trained on all but ``--held-out`` of them and synthesises the held-out
@@ -40,6 +40,7 @@ def spread(features: torch.Tensor, labels: torch.Tensor, classes: range) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-5, 3e-4])
+    parser.add_argument("--epochs", type=int, default=GeneratorSettings.epochs)
     parser.add_argument("--held-out", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
@@ -64,14 +65,14 @@ def main() -> None:
         start = time.perf_counter()
         mask = labels < trained
         generator = train_generator(
-            features[mask], labels[mask], conditions[:trained], GeneratorSettings(learning_rate=rate, seed=args.seed + 1)
+            features[mask], labels[mask], conditions[:trained], GeneratorSettings(learning_rate=rate, epochs=args.epochs, seed=args.seed + 1)
         )
         synthetic, synthetic_labels = synthesise(generator, conditions[trained:], 100, seed=args.seed + 2)
         similarity = synthetic @ targets.T
         accuracy = float((similarity.argmax(-1) == synthetic_labels).float().mean())
         own = float(similarity[torch.arange(len(synthetic_labels)), synthetic_labels].mean())
         print(
-            f"lr {rate:g}: nearest own class {100 * accuracy:.1f}% of {args.held_out} held-out classes, "
+            f"lr {rate:g}, {args.epochs} epochs: nearest own class {100 * accuracy:.1f}% of {args.held_out} held-out classes, "
             f"cos to own virtual mean {own:.3f}, spread {spread(synthetic, synthetic_labels, range(args.held_out)):.3f} "
             f"(virtual {spread(features, labels, held):.3f}), {time.perf_counter() - start:.0f} s",
             flush=True,
