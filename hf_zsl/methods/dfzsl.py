@@ -164,6 +164,16 @@ def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = 
     return info
 
 
+def _label_ids(model: DFZSLModel, names: Sequence[str]) -> list[tuple[int, ...]]:
+    """Each class name's token ids (no special tokens), the form the model's label features take."""
+    return [tuple(model.tokenizer(name, add_special_tokens=False)["input_ids"]) for name in names]
+
+
+def _adapted(model: DFZSLModel, features: torch.Tensor) -> torch.Tensor:
+    """FLPT-adapted, re-normalised features ``normalize(x + λ·r)``, `(n, dim)` on the CPU."""
+    return F.normalize(model.adapt_images(features.to(model.device)).float().cpu(), dim=-1)
+
+
 def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
     """Split rows into (train, held-out) with ``fraction`` of every class held out (seeded)."""
     generator = torch.Generator().manual_seed(seed)
@@ -208,9 +218,8 @@ def fit_data_free(
 
     model.clear_classifier()
     model.reset_context()
-    tokenize = lambda names: [tuple(model.tokenizer(n, add_special_tokens=False)["input_ids"]) for n in names]  # noqa: E731
     with torch.no_grad():
-        prototypes = model.prompt_tuned_features(tokenize(seen)).float().cpu()
+        prototypes = model.prompt_tuned_features(_label_ids(model, seen)).float().cpu()
 
     # 1. Virtual domain modelling.
     simulator = dataclasses.replace(settings.simulator, seed=settings.seed)
@@ -228,9 +237,8 @@ def fit_data_free(
 
     # 3. Conditional generator on FLPT-adapted virtual features, conditioned on FLPT text features.
     with torch.no_grad():
-        conditions = model.prompt_tuned_features(tokenize(seen + new)).float().cpu()
-        adapt = lambda x: F.normalize(model.adapt_images(x.to(model.device)).float().cpu(), dim=-1)  # noqa: E731
-        train_x, held_x = adapt(train_x), adapt(held_x)
+        conditions = model.prompt_tuned_features(_label_ids(model, seen + new)).float().cpu()
+        train_x, held_x = _adapted(model, train_x), _adapted(model, held_x)
     generator_settings = dataclasses.replace(settings.generator, seed=settings.seed + 1)
     generator = train_generator(train_x, train_y, conditions[: len(seen)], generator_settings)
     new_conditions = conditions[len(seen) :]
