@@ -24,6 +24,7 @@ from hf_zsl import shapes
 from hf_zsl.methods import dfzsl
 from hf_zsl.methods.dfzsl_generator import GeneratorSettings, synthesise, train_generator
 from hf_zsl.methods.dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
+from hf_zsl.modeling.prompting import name_token_ids
 
 
 def class_means(features: torch.Tensor, labels: torch.Tensor, classes: range) -> torch.Tensor:
@@ -52,7 +53,7 @@ def main() -> None:
     model = hf_zsl.build("dfzsl", "embedded")
     seen, _ = dfzsl.class_split(protocol.training_view())
     server, _ = dfzsl.train_server(model, protocol.training_view(), seen)
-    ids = [tuple(model.tokenizer(name, add_special_tokens=False)["input_ids"]) for name in seen]
+    ids = name_token_ids(model.tokenizer, seen)
     with torch.no_grad():
         conditions = model.prompt_tuned_features(ids).float()
     simulator = fit_simulator(server.weights, conditions, SimulatorSettings(seed=args.seed))

@@ -35,6 +35,11 @@ def template_token_ids(tokenizer, template: str) -> TemplateIds:
     return [ids(before), ids(after)]
 
 
+def name_token_ids(tokenizer, names) -> list[tuple[int, ...]]:
+    """Each name's token ids without special tokens: the label form models key label features on."""
+    return [tuple(tokenizer(name, add_special_tokens=False)["input_ids"]) for name in names]
+
+
 def label_token_ids(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,

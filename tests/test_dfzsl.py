@@ -15,6 +15,7 @@ from hf_zsl.methods import dfzsl
 from hf_zsl.methods.dfzsl_classifier import ClassifierSettings
 from hf_zsl.methods.dfzsl_generator import GeneratorSettings
 from hf_zsl.methods.dfzsl_simulator import SimulatorSettings
+from hf_zsl.modeling.prompting import name_token_ids
 from hf_zsl.protocols import GZSLProtocol
 from hf_zsl.training import FitSettings
 
@@ -96,7 +97,7 @@ def test_server_classifier_validates_its_weights():
 
 def server_for(model) -> dfzsl.ServerClassifier:
     """A server whose rows are the seen classes' text features plus noise (what a probe would learn)."""
-    ids = [tuple(model.tokenizer(n, add_special_tokens=False)["input_ids"]) for n in SEEN]
+    ids = name_token_ids(model.tokenizer, SEEN)
     with torch.no_grad():
         text = model.prompt_tuned_features(ids)
     noise = 0.1 * torch.randn(text.shape, generator=torch.Generator().manual_seed(1))

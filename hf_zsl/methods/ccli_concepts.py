@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..modeling.modeling_ccli import CCLIModel
-from ..modeling.prompting import template_token_ids
+from ..modeling.prompting import name_token_ids, template_token_ids
 from ..shapes.captions import BACKGROUND_WORDS, FILL_WORDS, LIGHTING_WORDS, RARE_COLOUR_WORDS, SIZE_WORDS
 from ..shapes.world import COLOURS, SHAPES
 
@@ -49,7 +49,7 @@ def concept_text_features(model: CCLIModel, concepts: list[str]) -> torch.Tensor
     """Normalised text features `(num_concepts, dim)` of ``concepts`` in ``model.config.concept_template``,
     from the frozen text tower."""
     tokenizer = model.tokenizer
-    ids = [tuple(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in concepts]
+    ids = name_token_ids(tokenizer, concepts)
     prompt = [template_token_ids(tokenizer, model.config.concept_template)]
     with torch.no_grad():
         return model.prompt_features(ids, prompt)[0]

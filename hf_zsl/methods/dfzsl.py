@@ -28,8 +28,9 @@ import torch.nn.functional as F
 
 from ..modeling.modeling_dfzsl import DFZSLModel
 from ..modeling.modeling_linear_probe import LinearProbeModel
+from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
-from ..training import FitSettings, LabelledFeatures, train_on_features
+from ..training import FitSettings, LabelledFeatures, keep_best_run, train_on_features
 from . import linear_probe
 from .dfzsl_classifier import ClassifierSettings, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
@@ -77,17 +78,16 @@ class DFZSLSettings:
 class ServerClassifier:
     """All the data-free learner knows of the base classes: a trained classifier's weights.
 
-    Queried like the official server: ``logits = cos(x, w_c) / temperature``.
+    Queried like the official server, as a cosine classifier ``cos(x, w_c) / T`` (the simulator's
+    ``temperature``, 1.0 in the official code).
 
     Attributes:
         class_names: the base classes, in row order.
         weights: `(num_classes, dim)` classifier rows.
-        temperature: the query temperature (1.0 in the official code).
     """
 
     class_names: list[str]
     weights: torch.Tensor
-    temperature: float = 1.0
 
     def __post_init__(self):
         if self.weights.ndim != 2 or self.weights.shape[0] != len(self.class_names):
@@ -96,10 +96,6 @@ class ServerClassifier:
             )
         if len(set(self.class_names)) != len(self.class_names) or len(self.class_names) < 2:
             raise ValueError("A server classifier needs at least two distinct class names.")
-
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Server logits `(n, num_classes)` of features `(n, dim)`."""
-        return F.normalize(features, dim=-1) @ F.normalize(self.weights, dim=-1).t() / self.temperature
 
     @classmethod
     def from_linear_probe(cls, probe: LinearProbeModel) -> ServerClassifier:
@@ -134,16 +130,23 @@ def train_server(model: DFZSLModel, view: TrainingView, seen: Sequence[str]) -> 
     server's own validation images decide; the data-free stages never see them.
     """
     seen_view = _SeenClassView(view, seen)
-    candidates = []
-    for init_from_text in (False, True):
-        probe = LinearProbeModel.from_base(
-            model.clip, model.tokenizer, model.image_processor, model.config.base_model_name_or_path,
-            class_names=list(seen), init_from_text=init_from_text,
-        )
-        info = {**linear_probe.fit(probe, seen_view), "init_from_text": init_from_text}
-        candidates.append((info["val_accuracy"], ServerClassifier.from_linear_probe(probe), info))
-    best = max(range(len(candidates)), key=lambda i: candidates[i][0])
-    return candidates[best][1], {**candidates[best][2], "train_seconds": sum(c[2]["train_seconds"] for c in candidates)}
+    probe = LinearProbeModel.from_base(
+        model.clip, model.tokenizer, model.image_processor, model.config.base_model_name_or_path,
+        class_names=list(seen),
+    )
+    runs: dict[bool, dict] = {}
+
+    def run(init_from_text: bool) -> float:
+        probe.config.init_from_text = init_from_text
+        runs[init_from_text] = {**linear_probe.fit(probe, seen_view), "init_from_text": init_from_text}
+        return runs[init_from_text]["train_seconds"]
+
+    def score() -> float:
+        return runs[probe.config.init_from_text]["val_accuracy"]
+
+    chosen, _, seconds = keep_best_run(probe, (False, True), run, score)
+    probe.config.init_from_text = chosen
+    return ServerClassifier.from_linear_probe(probe), {**runs[chosen], "train_seconds": seconds}
 
 
 def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = None) -> dict:
@@ -162,11 +165,6 @@ def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = 
     info["server"] = server_info
     info["train_seconds"] = round(info["train_seconds"] + server_seconds, 3)
     return info
-
-
-def _label_ids(model: DFZSLModel, names: Sequence[str]) -> list[tuple[int, ...]]:
-    """Each class name's token ids (no special tokens), the form the model's label features take."""
-    return [tuple(model.tokenizer(name, add_special_tokens=False)["input_ids"]) for name in names]
 
 
 def _adapted(model: DFZSLModel, features: torch.Tensor) -> torch.Tensor:
@@ -219,7 +217,7 @@ def fit_data_free(
     model.clear_classifier()
     model.reset_context()
     with torch.no_grad():
-        prototypes = model.prompt_tuned_features(_label_ids(model, seen)).float().cpu()
+        prototypes = model.prompt_tuned_features(name_token_ids(model.tokenizer, seen)).float().cpu()
 
     # 1. Virtual domain modelling.
     simulator = dataclasses.replace(settings.simulator, seed=settings.seed)
@@ -237,7 +235,7 @@ def fit_data_free(
 
     # 3. Conditional generator on FLPT-adapted virtual features, conditioned on FLPT text features.
     with torch.no_grad():
-        conditions = model.prompt_tuned_features(_label_ids(model, seen + new)).float().cpu()
+        conditions = model.prompt_tuned_features(name_token_ids(model.tokenizer, seen + new)).float().cpu()
         train_x, held_x = _adapted(model, train_x), _adapted(model, held_x)
     generator_settings = dataclasses.replace(settings.generator, seed=settings.seed + 1)
     generator = train_generator(train_x, train_y, conditions[: len(seen)], generator_settings)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..vmf import VonMisesFisher, six_sigma_concentration
+from .dfzsl_classifier import cosine_logits
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +102,6 @@ def simulator_concentration(prototypes: torch.Tensor, theta: float) -> float:
     """κ = softplus(theta · max_c κ_c), DFZSL's shared concentration, from `(C, d)` prototypes."""
     _, shared = six_sigma_concentration(prototypes)
     return float(F.softplus(torch.tensor(theta * shared, dtype=torch.float64)))
-
-
-def cosine_logits(x: torch.Tensor, directions: torch.Tensor, temperature: float) -> torch.Tensor:
-    """`(N, C)` cos(x_n, directions_c) / T for `(N, d)` unit ``x`` and `(C, d)` ``directions``."""
-    return x @ F.normalize(directions, dim=-1).T / temperature
 
 
 def _lr_factor(step: int) -> float:
