@@ -20,11 +20,10 @@ from hf_zsl.methods.dfzsl_classifier import (
 )
 from hf_zsl.methods.dfzsl_generator import (
     GeneratorSettings,
-    adapt_gp_weight,
     synthesise,
     train_generator,
-    weighted_l1,
 )
+from hf_zsl.methods.dfzsl_generator_networks import adapt_gp_weight, weighted_l1
 
 CLASSES, DIM, CONDITION_DIM, RANK = 8, 16, 12, 5
 SEEN, UNSEEN = list(range(6)), [6, 7]
