@@ -7,22 +7,25 @@ import datasets
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import LABELS
 from PIL import Image
 
 import hf_zsl
+from hf_zsl.features import image_features
 from hf_zsl.methods import dfzsl
 from hf_zsl.methods.dfzsl_classifier import ClassifierSettings
 from hf_zsl.methods.dfzsl_generator import GeneratorSettings
 from hf_zsl.methods.dfzsl_simulator import SimulatorSettings
 from hf_zsl.modeling.prompting import name_token_ids
 from hf_zsl.protocols import GZSLProtocol
-from hf_zsl.training import FitSettings
+from hf_zsl.training import FitSettings, LabelledFeatures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SEEN = ["red circle", "blue square", "green star"]
 NEW = ["cat", "yellow moon"]
+COLOURS = [(220, 30, 30), (30, 30, 220), (30, 200, 30), (120, 120, 120), (230, 220, 40)]
 
 
 def label_inputs(model, labels):
@@ -30,9 +33,13 @@ def label_inputs(model, labels):
 
 
 def tiny_settings(seed: int = 0) -> dfzsl.DFZSLSettings:
-    """Stages shrunk to a few steps each: plumbing, not accuracy."""
+    """Stages shrunk to a few steps each: plumbing, not accuracy.
+
+    μ starts at the server's rows: with five simulator steps, text-initialised μ of the random tiny CLIP
+    would still disagree with a server fitted on its image features, leaving no trusted sample.
+    """
     return dfzsl.DFZSLSettings(
-        simulator=SimulatorSettings(steps=5, virtual_per_class=20),
+        simulator=SimulatorSettings(steps=5, virtual_per_class=20, mu_init="classifier"),
         flpt=FitSettings(epochs=1, batch_size=32, learning_rate=3e-3, lr_scheduler_type="constant", logging_steps=100),
         generator=GeneratorSettings(epochs=1),
         classifier=ClassifierSettings(epochs=2),
@@ -153,37 +160,77 @@ def test_new_classes_must_be_new(tiny_base):
 
 
 def tiny_gzsl(images_per_class: int = 6) -> GZSLProtocol:
-    """Random-colour images of five classes, two of them unseen."""
+    """Noisy single-colour images of five classes, two of them unseen."""
     rng = np.random.default_rng(0)
     classes = SEEN + NEW
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=classes)})
 
     def split():
-        rows = [(c, Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))) for c in range(5) for _ in range(images_per_class)]
+        def image(c: int) -> Image.Image:  # a class colour under noise, so that class means differ
+            pixels = np.asarray(COLOURS[c]) + rng.integers(-40, 40, (32, 32, 3))
+            return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+        rows = [(c, image(c)) for c in range(5) for _ in range(images_per_class)]
         return datasets.Dataset.from_dict({"image": [r[1] for r in rows], "label": [r[0] for r in rows]}, features=features)
 
     data = datasets.DatasetDict(train=split(), validation=split(), test=split())
     return GZSLProtocol(data, NEW)
 
 
-def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, monkeypatch):
+@pytest.mark.parametrize("kind", dfzsl.SERVERS)
+def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, monkeypatch, kind):
     protocol = tiny_gzsl()
-    server_data = []
-    probe_fit = dfzsl.linear_probe.fit
+    probe_data, servers = [], []
+    probe_fit, data_free = dfzsl.linear_probe.fit, dfzsl.fit_data_free
 
-    def spy(probe, view, *args):
+    def spy_probe(probe, view, *args):
         names = view.train.features["label"].names
-        server_data.append((list(view.train_class_names), sorted({names[i] for i in view.train["label"]})))
+        probe_data.append((list(view.train_class_names), sorted({names[i] for i in view.train["label"]})))
         return probe_fit(probe, view, *args)
 
-    monkeypatch.setattr(dfzsl.linear_probe, "fit", spy)
+    def spy_data_free(model, server, *args):
+        servers.append(server)
+        return data_free(model, server, *args)
+
+    monkeypatch.setattr(dfzsl.linear_probe, "fit", spy_probe)
+    monkeypatch.setattr(dfzsl, "fit_data_free", spy_data_free)
     model = hf_zsl.build("dfzsl", tiny_base)
-    info = dfzsl.fit(model, protocol.training_view(), tiny_settings())
-    assert server_data == [(SEEN, sorted(SEEN))] * 2  # the server's two probes (zero / text initialisation)
-    assert info["server"]["init_from_text"] in (False, True)
+    info = dfzsl.fit(model, protocol.training_view(), dataclasses.replace(tiny_settings(), server=kind))
+    assert info["server"]["server"] == kind and 0.0 <= info["server"]["val_accuracy"] <= 1.0
+    (server,) = servers
+    assert server.class_names == SEEN and torch.allclose(server.weights.norm(dim=1), torch.ones(len(SEEN)))
+    if kind == "linear_probe":
+        assert probe_data == [(SEEN, sorted(SEEN))] * 2  # the server's two probes (zero / text initialisation)
+    else:
+        assert probe_data == []
+    if kind == "class_means":
+        train = protocol.training_view().train
+        features = image_features(model, train, progress=False)
+        labels = torch.tensor(train["label"])
+        means = torch.stack([features[labels == c].mean(0) for c in range(len(SEEN))])
+        torch.testing.assert_close(server.weights, F.normalize(means, dim=1), atol=1e-5, rtol=0)
     assert {"server", "simulator", "flpt", "generator", "classifier"} == set(info["stage_seconds"])
     record = hf_zsl.evaluation.evaluate_protocol(model, protocol)
     assert set(record) >= {"seen", "unseen", "harmonic", "zsl_unseen"}
+
+
+def test_logistic_regression_server_is_the_penalised_optimum():
+    """At the returned rows the gradient of Σ CE(Wx, y) + ||W||²/(2c) vanishes (scikit-learn's C = c)."""
+    generator = torch.Generator().manual_seed(0)
+    means = F.normalize(torch.randn(4, 16, generator=generator), dim=1)
+    labels = torch.arange(4).repeat_interleave(30)
+    features = F.normalize(means[labels] + 0.3 * torch.randn(120, 16, generator=generator), dim=1)
+    weights = dfzsl.logistic_regression_weights(LabelledFeatures(features, labels, list("abcd")), 4, c=0.316)
+    w = weights.double().requires_grad_(True)
+    objective = F.cross_entropy(features.double() @ w.T, labels, reduction="sum") + w.pow(2).sum() / (2 * 0.316)
+    (gradient,) = torch.autograd.grad(objective, w)
+    assert gradient.abs().max() < 1e-4
+    assert (F.normalize(weights, dim=1) * means).sum(1).min() > 0.5  # each row points to its class
+
+
+def test_unknown_server_is_refused():
+    with pytest.raises(ValueError, match="class_means"):
+        dfzsl.DFZSLSettings(server="svm")
 
 
 def test_fit_refuses_protocols_without_new_classes(tiny_base):

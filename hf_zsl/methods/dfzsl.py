@@ -32,7 +32,7 @@ from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
 from ..training import FitSettings, LabelledFeatures, keep_best_run, train_on_features
 from . import linear_probe
-from .dfzsl_classifier import ClassifierSettings, train_logit_adjusted_classifier
+from .dfzsl_classifier import ClassifierSettings, cosine_logits, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
 from .dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
 
@@ -46,6 +46,10 @@ from .dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
 # epochs (about 4 minutes on one CPU thread for the shapes GZSL split).
 GENERATOR_LEARNING_RATE = 3e-4
 GENERATOR_EPOCHS = 60
+# The servers `fit` can train on the seen-class images (`fit_data_free` takes any ServerClassifier).
+SERVERS = ("class_means", "logistic_regression", "linear_probe")
+# The official server: sklearn LogisticRegression(C=0.316, fit_intercept=False, max_iter=1000).
+LOGISTIC_REGRESSION_C = 0.316
 FLPT_DEFAULTS = FitSettings(epochs=1, batch_size=16, learning_rate=3e-3, weight_decay=0.01, lr_scheduler_type="constant")
 
 
@@ -61,6 +65,10 @@ class DFZSLSettings:
         synthetic_per_class: synthetic features per new class for the classifier.
         held_out_fraction: share of the virtual features (and a matching synthetic draw) kept out of
             training to choose the classifier's epoch.
+        server: the classifier :func:`fit` trains as the server (one of :data:`SERVERS`; the data-free
+            stages take whatever server they are given): ``"class_means"`` (default, chosen on the
+            development protocols — see the card), ``"logistic_regression"`` (the official server) or
+            ``"linear_probe"`` (hf_zsl's few-shot probe).
         seed: seeds every stage (the simulator, generator and classifier get ``seed``, ``seed + 1``, ...).
     """
 
@@ -72,7 +80,12 @@ class DFZSLSettings:
     classifier: ClassifierSettings = dataclasses.field(default_factory=ClassifierSettings)
     synthetic_per_class: int = 300
     held_out_fraction: float = 0.2
+    server: str = "class_means"
     seed: int = 0
+
+    def __post_init__(self):
+        if self.server not in SERVERS:
+            raise ValueError(f"DFZSLSettings.server must be one of {SERVERS}, got {self.server!r}.")
 
 
 @dataclasses.dataclass
@@ -98,11 +111,6 @@ class ServerClassifier:
         if len(set(self.class_names)) != len(self.class_names) or len(self.class_names) < 2:
             raise ValueError("A server classifier needs at least two distinct class names.")
 
-    @classmethod
-    def from_linear_probe(cls, probe: LinearProbeModel) -> ServerClassifier:
-        """The server classifier of a trained linear probe (its rows, normalised)."""
-        return cls(list(probe.config.class_names), F.normalize(probe.class_weights.detach().float(), dim=-1))
-
 
 def class_split(view: TrainingView) -> tuple[list[str], list[str]]:
     """``(seen, new)`` class names of a GZSL or base-to-new training view."""
@@ -122,18 +130,44 @@ class _SeenClassView:
         self.val = None if view.val is None else relabel(view.val, self.train_class_names, view.label_column)
 
 
-def train_server(model: DFZSLModel, view: TrainingView, seen: Sequence[str]) -> tuple[ServerClassifier, dict]:
-    """The server's side: the best linear probe it can fit on the real seen-class images of ``view``.
+def class_mean_weights(data: LabelledFeatures, num_classes: int) -> torch.Tensor:
+    """Nearest-class-mean server rows: the normalised mean feature of each class, `(num_classes, dim)`."""
+    counts = torch.bincount(data.labels, minlength=num_classes)
+    if (counts == 0).any():
+        raise ValueError(f"The server has no training image of classes {torch.nonzero(counts == 0).flatten().tolist()}.")
+    sums = torch.zeros(num_classes, data.features.shape[1], dtype=torch.float64).index_add_(0, data.labels, data.features.double())
+    return F.normalize(sums / counts[:, None], dim=-1).float()
 
-    Two probes are fitted — rows started at zero (a plain L2-penalised logistic regression, like the
-    official server) and at the class text features (hf_zsl's few-shot default) — each with its
-    penalty chosen on ``view.val``; the server keeps the one that validates better. Only the
-    server's own validation images decide; the data-free stages never see them.
+
+def logistic_regression_weights(
+    data: LabelledFeatures, num_classes: int, c: float = LOGISTIC_REGRESSION_C, max_iter: int = 1000
+) -> torch.Tensor:
+    """The official server: multinomial logistic regression without intercept, `(num_classes, dim)` rows.
+
+    Minimises ``Σ_i CE(W x_i, y_i) + ||W||² / (2c)`` (scikit-learn's objective for ``C = c``) with L-BFGS
+    in float64 from ``W = 0``.
     """
-    seen_view = _SeenClassView(view, seen)
+    features, labels = data.features.double(), data.labels
+    weights = torch.zeros(num_classes, features.shape[1], dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS(
+        [weights], max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-12, line_search_fn="strong_wolfe"
+    )
+
+    def objective() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = F.cross_entropy(features @ weights.T, labels, reduction="sum") + weights.pow(2).sum() / (2 * c)
+        loss.backward()
+        return loss
+
+    optimiser.step(objective)
+    return weights.detach().float()
+
+
+def _probe_server(model: DFZSLModel, seen_view: _SeenClassView) -> tuple[torch.Tensor, dict]:
+    """hf_zsl's linear probe, started at zero and at the text features, the better on ``seen_view.val`` kept."""
     probe = LinearProbeModel.from_base(
         model.clip, model.tokenizer, model.image_processor, model.config.base_model_name_or_path,
-        class_names=list(seen),
+        class_names=seen_view.train_class_names,
     )
     runs: dict[bool, dict] = {}
 
@@ -145,9 +179,44 @@ def train_server(model: DFZSLModel, view: TrainingView, seen: Sequence[str]) -> 
     def score() -> float:
         return runs[probe.config.init_from_text]["val_accuracy"]
 
-    chosen, _, seconds = keep_best_run(probe, (False, True), run, score)
+    chosen, _, _ = keep_best_run(probe, (False, True), run, score)
     probe.config.init_from_text = chosen
-    return ServerClassifier.from_linear_probe(probe), {**runs[chosen], "train_seconds": seconds}
+    return F.normalize(probe.class_weights.detach().float(), dim=-1), runs[chosen]
+
+
+def train_server(
+    model: DFZSLModel, view: TrainingView, seen: Sequence[str], kind: str = "class_means"
+) -> tuple[ServerClassifier, dict]:
+    """The server's side: a classifier over CLIP features fitted on the real seen-class images of ``view``.
+
+    Args:
+        kind: ``"class_means"`` (rows = normalised mean feature of each class), ``"logistic_regression"``
+            (the official server, :func:`logistic_regression_weights`) or ``"linear_probe"`` (hf_zsl's
+            probe, zero- or text-initialised, chosen on ``view.val``).
+
+    Returns:
+        ``(server, info)``: ``info`` has ``server`` (the kind), ``train_seconds`` and, when ``view`` has
+        validation images, the server's ``val_accuracy`` as a cosine classifier. Only the server's own
+        images are read; the data-free stages never see them.
+    """
+    if kind not in SERVERS:
+        raise ValueError(f"Unknown server {kind!r}; use one of {SERVERS}.")
+    start = time.perf_counter()
+    seen_view = _SeenClassView(view, seen)
+    info: dict = {"server": kind}
+    if kind == "linear_probe":
+        weights, probe_info = _probe_server(model, seen_view)
+        info.update(probe_info)
+    else:
+        train = LabelledFeatures.of(model, seen_view.train, seen, seen_view.label_column)
+        fitter = class_mean_weights if kind == "class_means" else logistic_regression_weights
+        weights = fitter(train, len(seen))
+    server = ServerClassifier(list(seen), F.normalize(weights, dim=-1))
+    if seen_view.val is not None:
+        val = LabelledFeatures.of(model, seen_view.val, seen, seen_view.label_column)
+        info["val_accuracy"] = float((cosine_logits(val.features, server.weights, 1.0).argmax(-1) == val.labels).float().mean())
+    info["train_seconds"] = round(time.perf_counter() - start, 3)
+    return server, info
 
 
 def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = None) -> dict:
@@ -159,7 +228,7 @@ def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = 
     settings = settings or DFZSLSettings(seed=view.seed)
     seen, new = class_split(view)
     start = time.perf_counter()
-    server, server_info = train_server(model, view, seen)
+    server, server_info = train_server(model, view, seen, settings.server)
     server_seconds = time.perf_counter() - start
     info = fit_data_free(model, server, new, settings)
     info["stage_seconds"] = {"server": round(server_seconds, 3), **info["stage_seconds"]}
