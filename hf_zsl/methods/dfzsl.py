@@ -32,7 +32,7 @@ from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
 from ..training import FitSettings, LabelledFeatures, keep_best_run, train_on_features
 from . import linear_probe
-from .dfzsl_classifier import ClassifierSettings, cosine_logits, train_logit_adjusted_classifier
+from .dfzsl_classifier import ClassifierSettings, predict, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
 from .dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
 
@@ -131,12 +131,12 @@ class _SeenClassView:
 
 
 def class_mean_weights(data: LabelledFeatures, num_classes: int) -> torch.Tensor:
-    """Nearest-class-mean server rows: the normalised mean feature of each class, `(num_classes, dim)`."""
+    """Nearest-class-mean server rows: the mean feature of each class, `(num_classes, dim)` (normalised by the server)."""
     counts = torch.bincount(data.labels, minlength=num_classes)
     if (counts == 0).any():
         raise ValueError(f"The server has no training image of classes {torch.nonzero(counts == 0).flatten().tolist()}.")
     sums = torch.zeros(num_classes, data.features.shape[1], dtype=torch.float64).index_add_(0, data.labels, data.features.double())
-    return F.normalize(sums / counts[:, None], dim=-1).float()
+    return (sums / counts[:, None]).float()
 
 
 def logistic_regression_weights(
@@ -181,7 +181,7 @@ def _probe_server(model: DFZSLModel, seen_view: _SeenClassView) -> tuple[torch.T
 
     chosen, _, _ = keep_best_run(probe, (False, True), run, score)
     probe.config.init_from_text = chosen
-    return F.normalize(probe.class_weights.detach().float(), dim=-1), runs[chosen]
+    return probe.class_weights.detach().float(), runs[chosen]
 
 
 def train_server(
@@ -214,7 +214,7 @@ def train_server(
     server = ServerClassifier(list(seen), F.normalize(weights, dim=-1))
     if seen_view.val is not None:
         val = LabelledFeatures.of(model, seen_view.val, seen, seen_view.label_column)
-        info["val_accuracy"] = float((cosine_logits(val.features, server.weights, 1.0).argmax(-1) == val.labels).float().mean())
+        info["val_accuracy"] = float((predict(val.features, server.weights) == val.labels).float().mean())
     info["train_seconds"] = round(time.perf_counter() - start, 3)
     return server, info
 
