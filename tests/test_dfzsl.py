@@ -114,7 +114,7 @@ def server_for(model) -> dfzsl.ServerClassifier:
 def test_data_free_entry_point_reads_no_image(tiny_base, monkeypatch, tmp_path):
     """The data-free learner gets a classifier and class names; every way to read an image fails."""
     parameters = set(inspect.signature(dfzsl.fit_data_free).parameters)
-    assert parameters == {"model", "server", "new_class_names", "settings"}
+    assert parameters == {"model", "server", "new_class_names", "settings", "protocol"}  # no data argument
 
     def forbidden(*args, **kwargs):
         raise AssertionError("DFZSL's data-free stages read an image")
@@ -157,6 +157,8 @@ def test_new_classes_must_be_new(tiny_base):
         dfzsl.fit_data_free(model, server_for(model), ["cat", SEEN[0]], tiny_settings())
     with pytest.raises(ValueError, match="non-empty"):
         dfzsl.fit_data_free(model, server_for(model), [], tiny_settings())
+    with pytest.raises(ValueError, match="gzsl or base2new"):
+        dfzsl.fit_data_free(model, server_for(model), NEW, tiny_settings(), protocol="fewshot")
 
 
 def tiny_gzsl(images_per_class: int = 6) -> GZSLProtocol:
@@ -188,9 +190,9 @@ def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, mon
         probe_data.append((list(view.train_class_names), sorted({names[i] for i in view.train["label"]})))
         return probe_fit(probe, view, *args)
 
-    def spy_data_free(model, server, *args):
+    def spy_data_free(model, server, *args, **kwargs):
         servers.append(server)
-        return data_free(model, server, *args)
+        return data_free(model, server, *args, **kwargs)
 
     monkeypatch.setattr(dfzsl.linear_probe, "fit", spy_probe)
     monkeypatch.setattr(dfzsl, "fit_data_free", spy_data_free)
@@ -210,8 +212,18 @@ def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, mon
         means = torch.stack([features[labels == c].mean(0) for c in range(len(SEEN))])
         torch.testing.assert_close(server.weights, F.normalize(means, dim=1), atol=1e-5, rtol=0)
     assert {"server", "simulator", "flpt", "generator", "classifier"} == set(info["stage_seconds"])
+    assert info["classifier"]["selection_metric"] == "gzsl" and set(info["classifier"]["held_out"]) == {"seen", "unseen", "harmonic"}
     record = hf_zsl.evaluation.evaluate_protocol(model, protocol)
     assert set(record) >= {"seen", "unseen", "harmonic", "zsl_unseen"}
+
+
+def test_base_to_new_fit_chooses_its_epoch_by_the_base_to_new_score(tiny_base):
+    protocol = hf_zsl.protocols.BaseToNewProtocol(tiny_gzsl().data)
+    model = hf_zsl.build("dfzsl", tiny_base)
+    info = dfzsl.fit(model, protocol.training_view(), tiny_settings())
+    assert info["classifier"]["selection_metric"] == "base2new" and set(info["classifier"]["held_out"]) == {"base", "new", "harmonic"}
+    assert model.config.seen_class_names == protocol.base_classes
+    assert set(hf_zsl.evaluation.evaluate_protocol(model, protocol)) >= {"base", "new", "harmonic"}
 
 
 def test_logistic_regression_server_is_the_penalised_optimum():

@@ -164,6 +164,35 @@ def test_selection_keeps_the_best_held_out_epoch_not_the_last(toy):
     assert torch.equal(predict(held_x, weights), predict(held_x, weights * 3.0))
 
 
+def test_base_to_new_scores_predict_each_group_among_its_own_classes():
+    # Class 2 (unseen) sits next to class 0 (seen): over all classes its sample is taken for class 0,
+    # among the unseen classes it is right.
+    weights = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.9, 0.1, 0.0], [0.0, 0.0, 1.0]])
+    features = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.05, 0.0], [0.0, 0.0, 1.0]])
+    labels, seen, unseen = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1]), torch.tensor([2, 3])
+    assert held_out_scores(weights, features, labels, seen, unseen) == {"seen": 1.0, "unseen": 0.5, "harmonic": pytest.approx(2 / 3)}
+    assert held_out_scores(weights, features, labels, seen, unseen, "base2new") == {"base": 1.0, "new": 1.0, "harmonic": 1.0}
+    with pytest.raises(ValueError, match="base2new"):
+        held_out_scores(weights, features, labels, seen, unseen, "top5")
+
+
+def test_selection_by_the_base_to_new_score(toy):
+    means, _, features, labels = toy
+    held_x, held_y = _samples(means, per_class=30, seed=9)
+    settings = ClassifierSettings(learning_rate=2e-2, epochs=6, batch_size=128)
+    weights, info = train_logit_adjusted_classifier(
+        means, features, labels, SEEN, UNSEEN, settings, selection=(held_x, held_y), selection_metric="base2new"
+    )
+    harmonic = [row["harmonic"] for row in info["history"]]
+    assert info["selection_metric"] == "base2new" and set(info["held_out"]) == {"base", "new", "harmonic"}
+    assert info["epoch"] == 1 + harmonic.index(max(harmonic))
+    assert held_out_scores(weights, held_x, held_y, torch.tensor(SEEN), torch.tensor(UNSEEN), "base2new") == pytest.approx(
+        info["held_out"]
+    )
+    with pytest.raises(ValueError, match="selection metric"):
+        train_logit_adjusted_classifier(means, features, labels, SEEN, UNSEEN, settings, selection_metric="top5")
+
+
 def test_invalid_generator_inputs_raise(toy):
     _, conditions, features, labels = toy
     with pytest.raises(ValueError, match="one per feature"):

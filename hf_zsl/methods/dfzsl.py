@@ -32,7 +32,7 @@ from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
 from ..training import FitSettings, LabelledFeatures, keep_best_run, train_on_features
 from . import linear_probe
-from .dfzsl_classifier import ClassifierSettings, predict, train_logit_adjusted_classifier
+from .dfzsl_classifier import SELECTION_METRICS, ClassifierSettings, predict, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
 from .dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
 
@@ -230,7 +230,7 @@ def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = 
     start = time.perf_counter()
     server, server_info = train_server(model, view, seen, settings.server)
     server_seconds = time.perf_counter() - start
-    info = fit_data_free(model, server, new, settings)
+    info = fit_data_free(model, server, new, settings, protocol=view.kind)
     info["stage_seconds"] = {"server": round(server_seconds, 3), **info["stage_seconds"]}
     info["server"] = server_info
     info["train_seconds"] = round(info["train_seconds"] + server_seconds, 3)
@@ -254,7 +254,11 @@ def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: floa
 
 
 def fit_data_free(
-    model: DFZSLModel, server: ServerClassifier, new_class_names: Sequence[str], settings: DFZSLSettings | None = None
+    model: DFZSLModel,
+    server: ServerClassifier,
+    new_class_names: Sequence[str],
+    settings: DFZSLSettings | None = None,
+    protocol: str = "gzsl",
 ) -> dict:
     """DFZSL from a server classifier and class names only: no image of any class is read.
 
@@ -263,6 +267,9 @@ def fit_data_free(
         server: the base-class classifier (the only base-class input).
         new_class_names: the classes to learn without any data.
         settings: the stages' settings.
+        protocol: what the model will be evaluated under, ``"gzsl"`` or ``"base2new"``: the classifier's
+            epoch is chosen by that protocol's score on the held-out virtual / synthetic features (as the
+            reference picks its GZSL and base-to-new epochs by H and by HM respectively).
 
     Returns:
         What each stage chose and measured: ``stage_seconds``, the simulator's ``kappa``, how many
@@ -270,6 +277,8 @@ def fit_data_free(
         and ``train_seconds``.
     """
     settings = settings or DFZSLSettings()
+    if protocol not in SELECTION_METRICS:
+        raise ValueError(f"DFZSL is evaluated under a gzsl or base2new protocol, not {protocol!r}.")
     seen = list(server.class_names)
     new = list(new_class_names)
     overlap = sorted(set(seen) & set(new))
@@ -327,6 +336,7 @@ def fit_data_free(
         new_ids,
         classifier,
         selection=(torch.cat([held_x, held_synthetic_x]), torch.cat([held_y, held_synthetic_y + offset])),
+        selection_metric=protocol,
     )
     model.set_classifier(seen + new, class_weights, seen)
     lap("classifier")

@@ -10,9 +10,10 @@ where p(y) is the empirical frequency of ``y`` among the seen-class training sam
 only used by the loss: prediction is the plain argmax of the cosine logits (:func:`predict`).
 
 Model selection differs from the reference (``ylong4/DFZSL`` ``tfvaegan/classifiers/classifier_images.py``),
-which reports the best epoch *on the test set*. Here the epoch is chosen on a held-out set of virtual /
-synthetic features passed as ``selection`` (best GZSL harmonic mean of per-class accuracies), and without
-one the last epoch is kept. Batches are the shuffled chunks of each epoch (the last one may be smaller),
+which reports the best epoch *on the test set*, by the protocol's own score (GZSL H for the GZSL table,
+the base-to-new HM for the base-to-new table). Here the epoch is chosen by the same score on a held-out
+set of virtual / synthetic features passed as ``selection`` (:data:`SELECTION_METRICS`), and without one
+the last epoch is kept. Batches are the shuffled chunks of each epoch (the last one may be smaller),
 where the reference wraps around to fill it.
 """
 
@@ -26,7 +27,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..metrics.functional import gzsl
+from ..metrics.functional import base_to_new, gzsl
+
+# How a held-out epoch is scored: "gzsl" predicts over all classes (per-class S / U / H); "base2new"
+# predicts each group among its own classes (plain base / new accuracies and their HM).
+SELECTION_METRICS = ("gzsl", "base2new")
 
 
 @dataclasses.dataclass
@@ -149,10 +154,28 @@ def predict(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def held_out_scores(
-    weights: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, seen: torch.Tensor, unseen: torch.Tensor
+    weights: torch.Tensor,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    seen: torch.Tensor,
+    unseen: torch.Tensor,
+    metric: str = "gzsl",
 ) -> dict[str, float]:
-    """GZSL ``{"seen", "unseen", "harmonic"}`` (per-class mean accuracies over all classes) of ``weights (C, d)``."""
-    return gzsl(predict(features, weights).tolist(), labels.tolist(), seen.tolist(), unseen.tolist())
+    """Held-out scores of ``weights (C, d)`` on ``features (M, d)``, ``labels (M,)``.
+
+    ``metric="gzsl"``: ``{"seen", "unseen", "harmonic"}``, per-class mean accuracies, predicting over all
+    classes. ``metric="base2new"``: ``{"base", "new", "harmonic"}``, plain accuracies, each sample
+    predicted among the classes of its own group (seen = base, unseen = new).
+    """
+    if metric == "gzsl":
+        return gzsl(predict(features, weights).tolist(), labels.tolist(), seen.tolist(), unseen.tolist())
+    if metric != "base2new":
+        raise ValueError(f"Unknown selection metric {metric!r}; use one of {SELECTION_METRICS}.")
+    predictions = torch.empty_like(labels)
+    for group in (seen, unseen):
+        rows = torch.isin(labels, group)
+        predictions[rows] = group[predict(features[rows], weights[group])]
+    return base_to_new(predictions.tolist(), labels.tolist(), seen.tolist(), unseen.tolist())
 
 
 def _check_selection(selection, dim: int, num_classes: int, seen: torch.Tensor, unseen: torch.Tensor):
@@ -175,6 +198,7 @@ def train_logit_adjusted_classifier(
     unseen_ids: Sequence[int] | torch.Tensor,
     settings: ClassifierSettings | None = None,
     selection: tuple[torch.Tensor, torch.Tensor] | None = None,
+    selection_metric: str = "gzsl",
 ) -> tuple[torch.Tensor, dict]:
     """Train the cosine classifier with the logit-adjusted loss; keep the best held-out epoch or the last.
 
@@ -187,12 +211,14 @@ def train_logit_adjusted_classifier(
         selection: optional held-out ``(features (M, d), labels (M,))`` of *virtual / synthetic* data with
             samples of both groups; the epoch with the best harmonic mean on it is kept. Never pass real
             test data here.
+        selection_metric: how ``selection`` is scored (:func:`held_out_scores`): ``"gzsl"`` or
+            ``"base2new"``, the protocol the classifier will be evaluated under.
 
     Returns:
         ``(weights (C, d) unit rows, info)``; predict with :func:`predict`. ``info`` holds ``epoch``
-        (1-based, the one kept), ``selected_on`` (``"held_out"`` or ``"last_epoch"``), ``held_out``
-        (its ``{"seen", "unseen", "harmonic"}``, ``None`` without ``selection``), ``history`` (per epoch:
-        mean loss and, with ``selection``, the held-out scores) and ``train_seconds``.
+        (1-based, the one kept), ``selected_on`` (``"held_out"`` or ``"last_epoch"``), ``selection_metric``,
+        ``held_out`` (its held-out scores, ``None`` without ``selection``), ``history`` (per epoch: mean
+        loss and, with ``selection``, the held-out scores) and ``train_seconds``.
     """
     settings = settings or ClassifierSettings()
     if initial_weights.ndim != 2 or initial_weights.shape[0] == 0:
@@ -201,6 +227,8 @@ def train_logit_adjusted_classifier(
     features = _features(features, "features", dim)
     labels = _labels(labels, "labels", num_classes, features.shape[0])
     seen, unseen = _split_classes(seen_ids, unseen_ids, num_classes)
+    if selection_metric not in SELECTION_METRICS:
+        raise ValueError(f"Unknown selection metric {selection_metric!r}; use one of {SELECTION_METRICS}.")
     held_out = _check_selection(selection, dim, num_classes, seen, unseen) if selection is not None else None
     adjustment = logit_adjustment(labels, seen, unseen, num_classes, settings.seen_prior)
 
@@ -220,7 +248,7 @@ def train_logit_adjusted_classifier(
             losses.append(loss.item())
         record = {"epoch": epoch, "loss": sum(losses) / len(losses)}
         if held_out is not None:
-            record.update(held_out_scores(weights.detach(), *held_out, seen, unseen))
+            record.update(held_out_scores(weights.detach(), *held_out, seen, unseen, selection_metric))
             if best is None or record["harmonic"] > best[0]["harmonic"]:
                 best = (record, weights.detach().clone())
         history.append(record)
@@ -228,7 +256,8 @@ def train_logit_adjusted_classifier(
     info = {
         "epoch": chosen["epoch"],
         "selected_on": "held_out" if held_out is not None else "last_epoch",
-        "held_out": {key: chosen[key] for key in ("seen", "unseen", "harmonic")} if held_out is not None else None,
+        "selection_metric": selection_metric,
+        "held_out": {key: value for key, value in chosen.items() if key not in ("epoch", "loss")} if held_out is not None else None,
         "history": history,
         "train_seconds": time.perf_counter() - start,
     }
