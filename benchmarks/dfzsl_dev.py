@@ -18,7 +18,11 @@
   instead of 0.9.
 
 Zero-shot CLIP is printed for reference. Each ``--grid`` entry is a JSON mapping of
-:class:`hf_zsl.methods.dfzsl.DFZSLSettings` overrides; every entry runs once per seed.
+:class:`hf_zsl.methods.dfzsl.DFZSLSettings` overrides; every entry runs once per seed. ``--report``
+(base-to-new protocols) also prints the model with its classifier removed (FLPT alone, the "prompt
+only" ablation) and where the synthetic new-class features lie: the mean cosine of each new class's
+synthetic mean (and of its FLPT text feature) to the mean of its real development images, and the
+share of synthetic features nearer a real *base*-class mean than to every real new-class mean.
 """
 
 from __future__ import annotations
@@ -31,11 +35,15 @@ import os
 import datasets
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import hf_zsl
 from hf_zsl import shapes
 from hf_zsl.evaluation import evaluate_protocol
+from hf_zsl.features import image_features
 from hf_zsl.methods import dfzsl
+from hf_zsl.methods.dfzsl_classifier import predict
+from hf_zsl.modeling.prompting import name_token_ids
 from hf_zsl.protocols import (
     BaseToNewProtocol,
     EvaluationProtocol,
@@ -43,7 +51,7 @@ from hf_zsl.protocols import (
     relabel,
 )
 from hf_zsl.shapes.suite import task_data
-from hf_zsl.training import settings_from_dict
+from hf_zsl.training import LabelledFeatures, settings_from_dict
 
 DEFAULT_GRID = [{"simulator": {"theta": theta}} for theta in (1.0, 0.3, 0.07)]
 
@@ -103,6 +111,29 @@ PROTOCOLS = {
 }
 
 
+def _unit_class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return F.normalize(dfzsl.class_mean_weights(LabelledFeatures(features, labels, []), num_classes), dim=-1)
+
+
+def synthetic_report(model, protocol: BaseToNewProtocol, synthetic: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    """Where the fit's synthetic new-class features `(N, d)` lie relative to the real development images."""
+    means = {}
+    for group, split in protocol.test_splits().items():
+        with torch.no_grad():
+            features = F.normalize(model.adapt_images(image_features(model, split, progress=False)).float(), dim=-1)
+        means[group] = _unit_class_means(features, torch.tensor(split[protocol.label_column]), len(split.features[protocol.label_column].names))
+    with torch.no_grad():
+        text = F.normalize(model.prompt_tuned_features(name_token_ids(model.tokenizer, protocol.new_classes)).float(), dim=-1)
+    features, labels = synthetic
+    synthetic_means = _unit_class_means(features, labels, len(protocol.new_classes))
+    nearest = predict(features, torch.cat([means["base"], means["new"]]))
+    return {
+        "cos(synthetic mean, real mean)": round(float((synthetic_means * means["new"]).sum(-1).mean()), 3),
+        "cos(text, real mean)": round(float((text * means["new"]).sum(-1).mean()), 3),
+        "synthetic nearer a base class": round(float((nearest < len(protocol.base_classes)).float().mean()), 3),
+    }
+
+
 def scores(record: dict) -> dict:
     return {k: round(100 * v, 1) for k, v in record.items() if isinstance(v, float)}
 
@@ -115,19 +146,36 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--skip-zeroshot", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="base-to-new: prompt-only scores and synthetic features")
     args = parser.parse_args()
     os.environ.setdefault("HF_ZSL_PROGRESS", "0")
     torch.set_num_threads(args.threads)
     protocol: EvaluationProtocol = PROTOCOLS[args.protocol]()
+    synthesised: list[tuple[torch.Tensor, torch.Tensor]] = []
+    if args.report:
+        if not isinstance(protocol, BaseToNewProtocol):
+            parser.error("--report needs a base-to-new protocol (its new classes' real images are scored).")
+        synthesise = dfzsl.synthesise
+
+        def recording_synthesise(*positional, **keywords):
+            synthesised.append(synthesise(*positional, **keywords))
+            return synthesised[-1]
+
+        dfzsl.synthesise = recording_synthesise
     if not args.skip_zeroshot:
         print("zeroshot", scores(evaluate_protocol(hf_zsl.build("zeroshot", args.base), protocol)), flush=True)
     for overrides in args.grid:
         for seed in args.seeds:
             model = hf_zsl.build("dfzsl", args.base)
             settings = settings_from_dict(dfzsl.DFZSLSettings, {"seed": seed, **overrides})
+            synthesised.clear()
             info = dfzsl.fit(model, protocol.training_view(), settings)
             record = scores(evaluate_protocol(model, protocol))
             print(json.dumps(overrides), f"seed {seed}", record, f"{info['train_seconds']:.0f} s", flush=True)
+            if args.report:  # the first synthesis is the classifier's training set
+                print("  synthetic features:", synthetic_report(model, protocol, synthesised[0]), flush=True)
+                model.clear_classifier()
+                print("  prompt only (FLPT):", scores(evaluate_protocol(model, protocol)), flush=True)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def render(results: dict, seeds: list[int]) -> str:
             "never occurs in pretraining)\n\n" + table(per_task, B2N_COLUMNS, bold="HM")
         )
     return text + (
-        "\n\n`train s`: seconds to fit one model on the shared CPU (one torch thread; DFZSL: server probe + its four "
+        "\n\n`train s`: seconds to fit one model on the shared CPU (one torch thread; DFZSL: the server + its four "
         "data-free stages; CFZSL: the calibration model and the final model, each training its CNN on pixels)."
     )
 
