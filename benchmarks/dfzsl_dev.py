@@ -11,8 +11,8 @@
 * ``base2new``: only the *base* classes of the shapes base-to-new split (blue, cyan, green, orange
   × shape), split again by sorted name (blue, cyan → base; green, orange → new, new colours as in
   the real split); training uses their training images, scores their validation images.
-* ``base2new-fresh``: the same classes in a fresh draw of the world's images (``--data-seed``, not
-  the draw the real split is scored on), with larger scoring sets: the development base classes are
+* ``base2new-fresh``: the same classes in a fresh draw of the world's images (data seed 1; the real
+  split is drawn with seed 0), with larger scoring sets: the development base classes are
   scored on their 20 test images each, the development new classes (never trained on) on all 48 of
   their images (train, validation and test), so one image moves base by 0.36 and new by 0.15 points
   instead of 0.9.
