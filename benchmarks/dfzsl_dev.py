@@ -87,7 +87,7 @@ def fresh_base_to_new_development_protocol(data_seed: int = 1) -> BaseToNewProto
         raise ValueError("data seed 0 is the draw the real base-to-new split is scored on; use another one.")
     full = shapes.base_to_new(None)
     data, names = task_data("colour_shape", data_seed), full.class_names
-    development_base = sorted(full.base_classes)[: math.ceil(len(full.base_classes) / 2)]  # as BaseToNewProtocol cuts
+    development_base = sorted(full.base_classes)[: math.ceil(len(full.base_classes) / 2)]  # checked below
     development_new = [c for c in full.base_classes if c not in development_base]
 
     def rows(split: str, classes: list[str]) -> datasets.Dataset:
@@ -101,7 +101,10 @@ def fresh_base_to_new_development_protocol(data_seed: int = 1) -> BaseToNewProto
     world = datasets.DatasetDict(
         train=rows("train", full.base_classes), validation=rows("validation", full.base_classes), test=test
     )
-    return BaseToNewProtocol(world)
+    protocol = BaseToNewProtocol(world)
+    if protocol.base_classes != development_base:
+        raise AssertionError("the development base classes must be the ones BaseToNewProtocol cuts off")
+    return protocol
 
 
 PROTOCOLS = {

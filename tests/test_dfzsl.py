@@ -221,7 +221,10 @@ def test_base_to_new_fit_chooses_its_epoch_by_the_base_to_new_score(tiny_base):
     protocol = hf_zsl.protocols.BaseToNewProtocol(tiny_gzsl().data)
     model = hf_zsl.build("dfzsl", tiny_base)
     info = dfzsl.fit(model, protocol.training_view(), tiny_settings())
-    assert info["classifier"]["selection_metric"] == "base2new" and set(info["classifier"]["held_out"]) == {"base", "new", "harmonic"}
+    chosen = info["classifier"]
+    assert chosen["selection_metric"] == "base2new" and set(chosen["held_out"]) == {"base", "new", "harmonic"}
+    harmonic = [row["harmonic"] for row in chosen["history"]]
+    assert chosen["epoch"] == 1 + harmonic.index(max(harmonic)) and set(chosen["history"][0]) >= {"base", "new"}
     assert model.config.seen_class_names == protocol.base_classes
     assert set(hf_zsl.evaluation.evaluate_protocol(model, protocol)) >= {"base", "new", "harmonic"}
 

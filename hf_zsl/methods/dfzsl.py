@@ -249,7 +249,7 @@ def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: floa
     for label in labels.unique():
         rows = torch.nonzero(labels == label).flatten()
         rows = rows[torch.randperm(len(rows), generator=generator)]
-        held[rows[: int(round(fraction * len(rows)))]] = True
+        held[rows[: round(fraction * len(rows))]] = True
     return (features[~held], labels[~held]), (features[held], labels[held])
 
 
@@ -273,8 +273,8 @@ def fit_data_free(
 
     Returns:
         What each stage chose and measured: ``stage_seconds``, the simulator's ``kappa``, how many
-        virtual features were ``trusted``, the classifier's selected epoch and held-out S / U / H,
-        and ``train_seconds``.
+        virtual features were ``trusted``, the ``classifier``'s selected epoch and held-out scores (S / U / H
+        or base / new / HM, by ``protocol``), and ``train_seconds``.
     """
     settings = settings or DFZSLSettings()
     if protocol not in SELECTION_METRICS:
@@ -320,7 +320,7 @@ def fit_data_free(
     generator = train_generator(train_x, train_y, conditions[: len(seen)], generator_settings)
     new_conditions = conditions[len(seen) :]
     synthetic_x, synthetic_y = synthesise(generator, new_conditions, settings.synthetic_per_class, seed=settings.seed + 2)
-    per_class_held = max(1, int(round(settings.held_out_fraction * settings.synthetic_per_class)))
+    per_class_held = max(1, round(settings.held_out_fraction * settings.synthetic_per_class))
     held_synthetic_x, held_synthetic_y = synthesise(generator, new_conditions, per_class_held, seed=settings.seed + 3)
     lap("generator")
 
