@@ -1,6 +1,6 @@
 """Zero-shot-learning results on the embedded shapes world: the README's GZSL and base-to-new tables.
 
-    python benchmarks/zsl_results.py [--gzsl-methods zeroshot cfzsl dfzsl] [--b2n-methods zeroshot dfzsl]
+    python benchmarks/zsl_results.py [--gzsl-methods zeroshot cfzsl dfzsl] [--b2n-methods zeroshot dfzsl coop]
         [--shifted-tasks warm_light hue_shift] [--seeds 1 2 3] [--json results/zsl.json] [--update-readme]
         [--threads N]
     python benchmarks/zsl_results.py --merge a.json b.json --update-readme   # runs made in parallel
@@ -10,6 +10,7 @@
   among unseen classes), S / U (per-class accuracy on seen / unseen images among all classes), H.
 * Base-to-new (``hf_zsl.shapes.base_to_new``): the 56 colour_shape classes, base = first half of
   the sorted names; base (among base) and new (among new) accuracy, sample-averaged, and HM.
+  CoOp, which learns its prompt from the real base images, is run beside DFZSL for reference.
 * Base-to-new under a colour shift: the same split of the ``warm_light`` and ``hue_shift`` few-shot
   tasks (lighting never seen in pretraining), every base training image; there the base-class
   server knows what zero-shot CLIP does not, which is what DFZSL transfers to the new classes.
@@ -104,7 +105,7 @@ def merge(paths: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gzsl-methods", nargs="*", default=["zeroshot", "cfzsl", "dfzsl"])
-    parser.add_argument("--b2n-methods", nargs="*", default=["zeroshot", "dfzsl"])
+    parser.add_argument("--b2n-methods", nargs="*", default=["zeroshot", "dfzsl", "coop"])
     parser.add_argument("--shifted-tasks", nargs="*", default=["warm_light", "hue_shift"])
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
