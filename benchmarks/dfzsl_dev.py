@@ -56,15 +56,16 @@ from hf_zsl.training import LabelledFeatures, settings_from_dict
 DEFAULT_GRID = [{"simulator": {"theta": theta}} for theta in (1.0, 0.3, 0.07)]
 
 
+def _class_rows(split: datasets.Dataset, class_names: list[str], classes: list[str], labelled_over: list[str]) -> datasets.Dataset:
+    """The rows of ``split`` (labelled over ``class_names``) whose class is in ``classes``, relabelled over ``labelled_over``."""
+    ids = [class_names.index(c) for c in classes]
+    return relabel(split.select(np.flatnonzero(np.isin(np.asarray(split["label"]), ids))), labelled_over)
+
+
 def _validation_world(data: datasets.DatasetDict, class_names: list[str], classes: list[str]) -> datasets.DatasetDict:
     """``classes``' training and validation images (relabelled over them); their validation images are the test."""
-    ids = [class_names.index(c) for c in classes]
-
-    def rows(split: str) -> datasets.Dataset:
-        labels = np.asarray(data[split]["label"])
-        return relabel(data[split].select(np.flatnonzero(np.isin(labels, ids))), classes)
-
-    return datasets.DatasetDict(train=rows("train"), validation=rows("validation"), test=rows("validation"))
+    train, validation = (_class_rows(data[split], class_names, classes, classes) for split in ("train", "validation"))
+    return datasets.DatasetDict(train=train, validation=validation, test=validation)
 
 
 def development_protocol(pseudo_unseen: int = 16, seed: int = 0) -> GZSLProtocol:
@@ -91,9 +92,7 @@ def fresh_base_to_new_development_protocol(data_seed: int = 1) -> BaseToNewProto
     development_new = [c for c in full.base_classes if c not in development_base]
 
     def rows(split: str, classes: list[str]) -> datasets.Dataset:
-        labels = np.asarray(data[split]["label"])
-        ids = [names.index(c) for c in classes]
-        return relabel(data[split].select(np.flatnonzero(np.isin(labels, ids))), full.base_classes)
+        return _class_rows(data[split], names, classes, full.base_classes)
 
     test = datasets.concatenate_datasets(
         [rows("test", full.base_classes), rows("train", development_new), rows("validation", development_new)]

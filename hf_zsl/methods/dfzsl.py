@@ -53,6 +53,11 @@ LOGISTIC_REGRESSION_C = 0.316
 FLPT_DEFAULTS = FitSettings(epochs=1, batch_size=16, learning_rate=3e-3, weight_decay=0.01, lr_scheduler_type="constant")
 
 
+def _check_server(kind: str) -> None:
+    if kind not in SERVERS:
+        raise ValueError(f"Unknown DFZSL server {kind!r}; use one of {SERVERS}.")
+
+
 @dataclasses.dataclass
 class DFZSLSettings:
     """Settings of the data-free stages (defaults: the official values scaled to CPU; see the card).
@@ -84,8 +89,7 @@ class DFZSLSettings:
     seed: int = 0
 
     def __post_init__(self):
-        if self.server not in SERVERS:
-            raise ValueError(f"DFZSLSettings.server must be one of {SERVERS}, got {self.server!r}.")
+        _check_server(self.server)
 
 
 @dataclasses.dataclass
@@ -199,8 +203,7 @@ def train_server(
         validation images, the server's ``val_accuracy`` as a cosine classifier. Only the server's own
         images are read; the data-free stages never see them.
     """
-    if kind not in SERVERS:
-        raise ValueError(f"Unknown server {kind!r}; use one of {SERVERS}.")
+    _check_server(kind)
     start = time.perf_counter()
     seen_view = _SeenClassView(view, seen)
     info: dict = {"server": kind}

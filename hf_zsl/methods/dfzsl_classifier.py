@@ -153,6 +153,11 @@ def predict(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return cosine_logits(features, weights, 1.0).argmax(dim=1)
 
 
+def _check_selection_metric(metric: str) -> None:
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"Unknown selection metric {metric!r}; use one of {SELECTION_METRICS}.")
+
+
 def held_out_scores(
     weights: torch.Tensor,
     features: torch.Tensor,
@@ -167,10 +172,9 @@ def held_out_scores(
     classes. ``metric="base2new"``: ``{"base", "new", "harmonic"}``, plain accuracies, each sample
     predicted among the classes of its own group (seen = base, unseen = new).
     """
+    _check_selection_metric(metric)
     if metric == "gzsl":
         return gzsl(predict(features, weights).tolist(), labels.tolist(), seen.tolist(), unseen.tolist())
-    if metric != "base2new":
-        raise ValueError(f"Unknown selection metric {metric!r}; use one of {SELECTION_METRICS}.")
     predictions = torch.empty_like(labels)
     for group in (seen, unseen):
         rows = torch.isin(labels, group)
@@ -227,8 +231,7 @@ def train_logit_adjusted_classifier(
     features = _features(features, "features", dim)
     labels = _labels(labels, "labels", num_classes, features.shape[0])
     seen, unseen = _split_classes(seen_ids, unseen_ids, num_classes)
-    if selection_metric not in SELECTION_METRICS:
-        raise ValueError(f"Unknown selection metric {selection_metric!r}; use one of {SELECTION_METRICS}.")
+    _check_selection_metric(selection_metric)
     held_out = _check_selection(selection, dim, num_classes, seen, unseen) if selection is not None else None
     adjustment = logit_adjustment(labels, seen, unseen, num_classes, settings.seen_prior)
 
