@@ -169,7 +169,7 @@ def main() -> None:
     for overrides in args.grid:
         for seed in args.seeds:
             model = hf_zsl.build("dfzsl", args.base)
-            settings = settings_from_dict(dfzsl.DFZSLSettings, {"seed": seed, **overrides})
+            settings = settings_from_dict(dfzsl.DFZSLSettings(), {"seed": seed, **overrides})
             synthesised.clear()
             info = dfzsl.fit(model, protocol.training_view(), settings)
             record = scores(evaluate_protocol(model, protocol))

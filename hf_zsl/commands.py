@@ -13,7 +13,7 @@ from .registry import METHODS, get_method
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
 from .report import format_table, save_chart
 from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
-from .training import FitSettings, distributed_state
+from .training import distributed_state
 
 # By default the demo runs zero-shot CLIP on every protocol (it fits the 3-minute budget on 2 CPU
 # cores); trained methods chosen with --methods run on the few-shot suite with 4 shots, seed 1
@@ -48,14 +48,15 @@ def train(
     base: str,
     dataset: str,
     output_dir: str,
-    settings: FitSettings | None = None,
+    settings: dict | None = None,
 ) -> dict:
     """Fit ``method`` on each task of the protocol, evaluate, and save.
 
     Writes each task's model (weights, config, tokenizer, processor, code, card) to ``output_dir``
     (``output_dir/<task>`` when the protocol has several tasks) and the result record to
     ``output_dir/eval_results.json``; returns the record. Under ``accelerate launch`` every process
-    trains (gradients synchronised) and only the main process writes.
+    trains (gradients synchronised) and only the main process writes. ``settings``: overrides of the
+    method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`).
     """
     protocols = make_protocols(protocol, dataset, shots, seed)
     record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from transformers import AutoConfig, AutoModelForZeroShotImageClassification
 from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
@@ -24,7 +25,6 @@ from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel
 from .methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
-from .training import FitSettings
 
 
 ALL_PROTOCOLS = ("fewshot", "base2new", "gzsl", "dg")
@@ -40,7 +40,9 @@ class Method:
         fit: ``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a
             protocol's training view (``None``: nothing to train); it returns what it chose
             (hyper-parameters, validation scores) and ``train_seconds``.
-        settings_class: the type of ``fit``'s ``settings`` (what a recipe's ``settings:`` builds).
+        defaults: ``fit``'s default settings (a dataclass instance, e.g. a
+            :class:`~hf_zsl.training.FitSettings`), which a recipe's ``settings:`` mapping overrides
+            field by field (:func:`~hf_zsl.training.run_settings`); ``None`` when nothing is trained.
         protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
     """
 
@@ -48,8 +50,13 @@ class Method:
     config_class: type
     model_class: type[HfZslPreTrainedModel]
     fit: Callable | None = None
-    settings_class: type = FitSettings
+    defaults: Any = None
     protocols: tuple[str, ...] = ALL_PROTOCOLS
+
+    @property
+    def settings_class(self) -> type | None:
+        """The type of ``fit``'s ``settings``."""
+        return None if self.defaults is None else type(self.defaults)
 
 
 METHODS: dict[str, Method] = {}
@@ -75,11 +82,13 @@ def get_method(name: str) -> Method:
 
 
 register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel))
-register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit))
-register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit))
-register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit))
-register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit))
-register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit))
-register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit))
-register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, protocols=("gzsl",)))
-register(Method("dfzsl", DFZSLConfig, DFZSLModel, fit=dfzsl.fit, settings_class=dfzsl.DFZSLSettings, protocols=("gzsl", "base2new")))
+register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit, defaults=linear_probe.DEFAULTS))
+register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, defaults=ccli.DEFAULTS))
+register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
+register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
+register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit, defaults=rtos.DEFAULTS))
+register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit, defaults=coop.DEFAULTS))
+register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, defaults=cfzsl.DEFAULTS, protocols=("gzsl",)))
+register(
+    Method("dfzsl", DFZSLConfig, DFZSLModel, fit=dfzsl.fit, defaults=dfzsl.DFZSLSettings(), protocols=("gzsl", "base2new"))
+)

@@ -16,7 +16,7 @@ from .loaders import load_coop_split, load_xlsa17
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol, GZSLProtocol
 from .registry import get_method
-from .training import FitSettings
+from .training import run_settings
 
 PROTOCOL_NAMES = ("fewshot", "base2new", "gzsl", "dg")
 SHAPES = "shapes"
@@ -88,12 +88,16 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
 
 
 def fit_method(
-    method: str, base, protocol: EvaluationProtocol, settings: FitSettings | None = None
+    method: str, base, protocol: EvaluationProtocol, settings: dict | None = None
 ) -> tuple[HfZslPreTrainedModel, dict]:
     """A fresh ``method`` model over ``base``, fitted on ``protocol``'s training view.
 
     Args:
-        settings: optimisation settings replacing the method's defaults (``None``: the defaults).
+        settings: fields of the method's settings replacing its defaults, a recipe's ``settings:``
+            mapping (``None``: the defaults). The training seed is the protocol's unless it sets ``seed``.
+
+    Raises:
+        ValueError: for settings the method does not have, before anything is built or trained.
 
     Returns the model and what fitting chose (0 seconds for methods that learn nothing).
     """
@@ -103,12 +107,15 @@ def fit_method(
             f"{method} trains on {' / '.join(entry.protocols)} protocols, not {protocol.kind!r}; "
             f"choose --protocol {entry.protocols[0]}."
         )
+    if entry.fit is None and settings:
+        raise ValueError(f"{method} trains nothing, so it takes no settings; got {sorted(settings)}.")
+    view = protocol.training_view()
+    resolved = run_settings(entry.defaults, view, settings) if entry.fit is not None else None
     class_names = {"class_names": protocol.train_class_names} if entry.model_class.needs_class_names else {}
     model = build(method, base, **class_names)
     if entry.fit is None:
         return model, {"train_seconds": 0.0}
-    view = protocol.training_view()
-    return model, entry.fit(model, view) if settings is None else entry.fit(model, view, settings)
+    return model, entry.fit(model, view, resolved)
 
 
 def summarise(
@@ -151,9 +158,11 @@ def run_method(
     shots: int | None,
     seed: int,
     dataset: str = SHAPES,
-    settings: FitSettings | None = None,
+    settings: dict | None = None,
 ) -> tuple[dict, dict[str, HfZslPreTrainedModel]]:
     """Fit ``method`` on each task's training view, evaluate it on the task's tests, summarise.
+
+    ``settings``: overrides of the method's default settings (:func:`fit_method`).
 
     Returns the result record and the fitted model of each task (a method that learns nothing is
     built once and shared).

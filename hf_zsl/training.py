@@ -40,15 +40,25 @@ class FitSettings:
     logging_steps: int = 10
 
 
-def settings_from_dict(settings_class: type, values: dict):
-    """A settings dataclass from a (YAML) mapping: ``settings_class``'s defaults with ``values`` applied.
+def settings_from_dict(defaults, values: dict):
+    """``defaults`` (a settings dataclass *instance*: a method's own defaults) with a (YAML) mapping applied.
 
-    Fields holding a dataclass take a nested mapping, applied to that field's own default.
+    Fields not in ``values`` keep their value in ``defaults``; fields holding a dataclass take a nested
+    mapping, applied to that field's own value.
 
     Raises:
         ValueError: for a key that is not a field (the message lists the fields).
     """
-    return _override(settings_class(), values)
+    return _override(defaults, values)
+
+
+def run_settings(defaults, view, overrides: dict | None = None):
+    """The settings one fit trains with: a method's ``defaults`` seeded with the protocol's seed, then ``overrides``.
+
+    A run of protocol seed ``s`` (``view.seed``, which also draws its support set) thus initialises and
+    shuffles with seed ``s``; a ``seed`` in ``overrides`` (a recipe's ``settings:`` mapping) wins.
+    """
+    return settings_from_dict(dataclasses.replace(defaults, seed=view.seed), overrides or {})
 
 
 def _override(defaults, values: dict):

@@ -5,9 +5,10 @@
     python recipes/train.py --config ... --set shots=4 seed=2 output_dir=outputs/lp4
 
 Config keys: method, protocol, shots (a number, or ``all``), seed, model, dataset, output_dir,
-and optionally ``settings``: fields of the method's settings class replacing its defaults
-(``hf_zsl.training.FitSettings`` for most methods; DFZSL's ``DFZSLSettings`` nests one mapping per
-stage, e.g. ``settings: {generator: {epochs: 30}}``).
+and optionally ``settings``: fields replacing the method's own default settings, the others keeping
+their default (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
+DFZSL's ``DFZSLSettings`` nests one mapping per stage, e.g. ``settings: {generator: {epochs: 30}}``).
+The training seed is the protocol's ``seed`` unless ``settings`` sets its own.
 """
 
 import argparse
@@ -36,8 +37,15 @@ def main() -> None:
     unknown = set(config) - set(KEYS) - {"settings"}
     if unknown:
         raise SystemExit(f"Unknown config keys {sorted(unknown)}; known: {list(KEYS)} and 'settings'.")
-    settings_class = get_method(config["method"]).settings_class
-    settings = settings_from_dict(settings_class, config["settings"]) if "settings" in config else None
+    settings = config.get("settings")
+    if settings is not None:  # fail on a misspelt field now, not after the features are computed
+        defaults = get_method(config["method"]).defaults
+        if defaults is None:
+            raise SystemExit(f"{config['method']} trains nothing, so its config takes no 'settings'.")
+        try:
+            settings_from_dict(defaults, settings)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
     shots = config.get("shots", 16)
     state = distributed_state()
     record = train(

@@ -24,6 +24,12 @@ def colour_data(seed: int) -> datasets.Dataset:
     return data.remove_columns("label").add_column("label", labels).cast_column("label", names)
 
 
+def few_shot_protocol(seed: int = 0, k: int = 8) -> FewShotProtocol:
+    """A k-shot protocol over :func:`colour_data` (training, validation and test images drawn apart)."""
+    data = datasets.DatasetDict({"train": colour_data(0), "validation": colour_data(1), "test": colour_data(2)})
+    return FewShotProtocol(data, k=k, seed=seed, val_policy="fewshot_min(k,4)")
+
+
 def test_untrained_labels_fall_back_to_zero_shot(tiny_base):
     probe = hf_zsl.build("linear_probe", tiny_base, class_names=["red circle"])
     zeroshot = hf_zsl.build("zeroshot", tiny_base)
@@ -39,8 +45,7 @@ def test_untrained_labels_fall_back_to_zero_shot(tiny_base):
 
 
 def test_fit_learns_and_records_the_validated_choice(tiny_base):
-    data = datasets.DatasetDict({"train": colour_data(0), "validation": colour_data(1), "test": colour_data(2)})
-    protocol = FewShotProtocol(data, k=8, seed=0, val_policy="fewshot_min(k,4)")
+    protocol = few_shot_protocol()
     model = hf_zsl.build("linear_probe", tiny_base, class_names=protocol.train_class_names)
     info = linear_probe.fit(model, protocol.training_view(), FitSettings(epochs=40, batch_size=8, learning_rate=5e-2))
     assert info["regularization"] in linear_probe.REGULARISATION_GRID

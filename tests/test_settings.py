@@ -1,18 +1,30 @@
-"""Recipe settings: YAML mappings become (nested) settings dataclasses, unknown keys are errors."""
+"""Settings: a recipe's mapping overrides a method's own defaults field by field, the protocol seeds training."""
+
+import dataclasses
 
 import pytest
 
+from test_linear_probe import few_shot_protocol
+
+from hf_zsl.methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
 from hf_zsl.methods.dfzsl import DFZSLSettings
-from hf_zsl.registry import get_method
-from hf_zsl.training import FitSettings, settings_from_dict
+from hf_zsl.registry import METHODS, get_method
+from hf_zsl.runs import fit_method
+from hf_zsl.training import FitSettings, PenalisedTrainer, run_settings, settings_from_dict
 
 
-def test_flat_settings():
-    assert settings_from_dict(FitSettings, {"epochs": 3, "learning_rate": 0.1}) == FitSettings(epochs=3, learning_rate=0.1)
+class _View:
+    seed = 7
+
+
+def test_flat_settings_keep_the_methods_other_defaults():
+    settings = settings_from_dict(rtos.DEFAULTS, {"epochs": 3})
+    assert settings == dataclasses.replace(rtos.DEFAULTS, epochs=3)
+    assert settings.learning_rate == rtos.DEFAULTS.learning_rate != FitSettings().learning_rate
 
 
 def test_nested_settings_keep_the_other_defaults():
-    settings = settings_from_dict(DFZSLSettings, {"seed": 4, "generator": {"epochs": 2}, "simulator": {"theta": 0.5}})
+    settings = settings_from_dict(DFZSLSettings(), {"seed": 4, "generator": {"epochs": 2}, "simulator": {"theta": 0.5}})
     assert settings.seed == 4 and settings.generator.epochs == 2 and settings.simulator.theta == 0.5
     default = DFZSLSettings()
     assert settings.generator.learning_rate == default.generator.learning_rate
@@ -21,11 +33,55 @@ def test_nested_settings_keep_the_other_defaults():
 
 @pytest.mark.parametrize("values, message", [({"epoch": 3}, "Unknown FitSettings fields \\['epoch'\\]"), ({"generator": {"epoch": 1}}, "GeneratorSettings")])
 def test_unknown_fields_are_named(values, message):
-    settings_class = FitSettings if "epoch" in values else DFZSLSettings
+    defaults = FitSettings() if "epoch" in values else DFZSLSettings()
     with pytest.raises(ValueError, match=message):
-        settings_from_dict(settings_class, values)
+        settings_from_dict(defaults, values)
 
 
-def test_methods_declare_their_settings_class():
-    assert get_method("dfzsl").settings_class is DFZSLSettings
-    assert get_method("coop").settings_class is FitSettings
+def test_run_settings_take_the_protocol_seed_unless_overridden():
+    assert run_settings(linear_probe.DEFAULTS, _View()) == dataclasses.replace(linear_probe.DEFAULTS, seed=7)
+    assert run_settings(linear_probe.DEFAULTS, _View(), {"seed": 3, "epochs": 2}).seed == 3
+    assert run_settings(DFZSLSettings(), _View(), {"classifier": {"epochs": 5}}).seed == 7
+
+
+def test_methods_declare_their_own_defaults():
+    expected = {
+        "linear_probe": linear_probe.DEFAULTS, "ccli": ccli.DEFAULTS, "tip_adapter": tip_adapter.DEFAULTS,
+        "tip_adapter_f": tip_adapter.DEFAULTS, "rtos": rtos.DEFAULTS, "coop": coop.DEFAULTS, "cfzsl": cfzsl.DEFAULTS,
+    }
+    for name, defaults in expected.items():
+        assert get_method(name).defaults is defaults
+    assert get_method("dfzsl").defaults == DFZSLSettings() and get_method("dfzsl").settings_class is DFZSLSettings
+    assert get_method("zeroshot").defaults is None
+    assert all((method.fit is None) == (method.defaults is None) for method in METHODS.values())
+
+
+class _TrainingStarted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["linear_probe", "rtos", "ccli", "coop", "tip_adapter_f"])
+@pytest.mark.parametrize("overrides, expected", [(None, {"seed": 5}), ({"epochs": 2}, {"seed": 5, "num_train_epochs": 2}), ({"seed": 11}, {"seed": 11})])
+def test_fit_method_trains_with_the_methods_defaults_and_the_protocols_seed(tiny_base, monkeypatch, method, overrides, expected):
+    """What reaches ``Trainer``: the method's defaults, seeded by the protocol, with a recipe's overrides."""
+    seen = {}
+
+    def record(trainer, *args, **kwargs):
+        seen.update(seed=trainer.args.seed, data_seed=trainer.args.data_seed, num_train_epochs=trainer.args.num_train_epochs,
+                    learning_rate=trainer.args.learning_rate)
+        raise _TrainingStarted
+
+    monkeypatch.setattr(PenalisedTrainer, "train", record)
+    with pytest.raises(_TrainingStarted):
+        fit_method(method, tiny_base, few_shot_protocol(seed=5), overrides)
+    defaults = get_method(method).defaults
+    assert seen["learning_rate"] == defaults.learning_rate or method == "coop"  # CoOp scales its rate on a grid
+    assert seen["data_seed"] == seen["seed"]
+    assert {key: seen[key] for key in expected} == expected
+
+
+def test_settings_are_checked_before_training(tiny_base):
+    with pytest.raises(ValueError, match="Unknown FitSettings fields \\['epoch'\\]"):
+        fit_method("rtos", tiny_base, few_shot_protocol(seed=1), {"epoch": 3})
+    with pytest.raises(ValueError, match="zeroshot trains nothing"):
+        fit_method("zeroshot", tiny_base, few_shot_protocol(seed=1), {"epochs": 3})

@@ -9,7 +9,7 @@ import torch
 
 from ..modeling.modeling_ccli import CCLIModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, snapshot, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, run_settings, snapshot, train_on_features
 from .ccli_concepts import learn_concepts, shapes_concepts
 
 DEFAULTS = FitSettings(epochs=100, batch_size=1024, learning_rate=1e-1)  # full batch at 16 shots × ≤ 64 classes
@@ -45,16 +45,19 @@ def choose_alpha(model: CCLIModel, val: LabelledFeatures) -> tuple[float, float]
     return ALPHA_GRID[best], scores[best]
 
 
-def fit(model: CCLIModel, view: TrainingView, settings: FitSettings = DEFAULTS) -> dict:
+def fit(model: CCLIModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Fit CCLI on a few-shot (or domain-shift source) training view.
 
     For each β of :data:`BETA_GRID`: learn the visual concepts from the support set, initialise the
     inference network, train both with cross-entropy on the fused logits (α = 1), then pick α on
     ``view.val``. The best (β, α) on validation is kept and recorded in the config.
 
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed (:func:`~hf_zsl.training.run_settings`).
+
     Returns:
         ``{"beta", "alpha", "val_accuracy", "concepts": kept concept names, "train_seconds"}``.
     """
+    settings = settings or run_settings(DEFAULTS, view)
     if view.val is None:
         raise ValueError("CCLI chooses beta and alpha on validation data: use a protocol with a validation split.")
     train = LabelledFeatures.of(model, view.train, view.train_class_names, view.label_column)

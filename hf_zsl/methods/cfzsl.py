@@ -24,6 +24,7 @@ from ..training import (
     ImageFeatureDataset,
     LabelledFeatures,
     PixelLabelSetCollator,
+    run_settings,
     run_trainer,
     snapshot,
     training_arguments,
@@ -156,7 +157,7 @@ def choose_calibration_on_validation(
 def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = None, calibrate: bool = True) -> dict:
     """Fit CFZSL on a GZSL training view (with class attributes).
 
-    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed.
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed (:func:`~hf_zsl.training.run_settings`).
 
     1. The model gets the view's class attributes (every class, seen and unseen) and fresh, seeded
        learned state (a pretrained backbone keeps its weights).
@@ -169,7 +170,7 @@ def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = No
         "val_unseen_classes", "first_loss", "last_loss", "train_seconds"}`` (validation entries only
         with ``calibrate``; seconds cover both trainings and the calibration search).
     """
-    settings = settings or dataclasses.replace(DEFAULTS, seed=view.seed)
+    settings = settings or run_settings(DEFAULTS, view)
     attributes = class_attributes_of(view)
     start = time.perf_counter()
     model.set_class_attributes(attributes.class_names, attributes.matrix, attributes.attribute_names)

@@ -12,7 +12,7 @@ import dataclasses
 
 from ..modeling.modeling_coop import CoOpModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=50, batch_size=1024, learning_rate=2e-3)
 LEARNING_RATE_SCALES = (1.0, 5.0)  # the learning rates tried: settings.learning_rate times each
@@ -25,12 +25,15 @@ def validation_accuracy(model: CoOpModel, view: TrainingView) -> float:
     return accuracy_on_features(model, LabelledFeatures.of(model, view.val, view.train_class_names, view.label_column))
 
 
-def fit(model: CoOpModel, view: TrainingView, settings: FitSettings = DEFAULTS) -> dict:
+def fit(model: CoOpModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Train the context from its initialisation once per learning rate; keep the best on ``view.val``.
+
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed (:func:`~hf_zsl.training.run_settings`).
 
     Returns:
         ``{"learning_rate": chosen, "val_accuracy": its score, "train_seconds": total}``.
     """
+    settings = settings or run_settings(DEFAULTS, view)
     train = LabelledFeatures.of(model, view.train, view.train_class_names, view.label_column)
     rates = [settings.learning_rate * scale for scale in LEARNING_RATE_SCALES]
 

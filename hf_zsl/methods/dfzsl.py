@@ -30,7 +30,7 @@ from ..modeling.modeling_dfzsl import DFZSLModel
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
-from ..training import FitSettings, LabelledFeatures, keep_best_run, train_on_features
+from ..training import FitSettings, LabelledFeatures, keep_best_run, run_settings, train_on_features
 from . import linear_probe
 from .dfzsl_classifier import SELECTION_METRICS, ClassifierSettings, predict, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
@@ -228,7 +228,7 @@ def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = 
     Returns:
         :func:`fit_data_free`'s record plus ``server`` (what the probe chose) and its seconds.
     """
-    settings = settings or DFZSLSettings(seed=view.seed)
+    settings = settings or run_settings(DFZSLSettings(), view)
     seen, new = class_split(view)
     start = time.perf_counter()
     server, server_info = train_server(model, view, seen, settings.server)

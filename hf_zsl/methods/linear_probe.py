@@ -6,19 +6,22 @@ import torch
 
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=30, batch_size=256, learning_rate=1e-3)
 # Strengths of the pull towards the zero-shot initialisation, lambda * ||W - W0||^2 (0: plain probe).
 REGULARISATION_GRID = (0.0, 0.01, 0.1, 1.0)
 
 
-def fit(model: LinearProbeModel, view: TrainingView, settings: FitSettings = DEFAULTS) -> dict:
+def fit(model: LinearProbeModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Train the probe once per regularisation strength; keep the best on ``view.val``.
+
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed (:func:`~hf_zsl.training.run_settings`).
 
     Returns:
         ``{"regularization": chosen strength, "val_accuracy": its score, "train_seconds": total}``.
     """
+    settings = settings or run_settings(DEFAULTS, view)
     train = LabelledFeatures.of(model, view.train, view.train_class_names, view.label_column)
     if view.val is None:
         raise ValueError("The linear probe chooses its regularisation on validation data: use a protocol with a validation split.")

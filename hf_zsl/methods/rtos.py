@@ -7,7 +7,7 @@ import time
 
 from ..modeling.modeling_rtos import RTOSModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=20, batch_size=128, learning_rate=1e-2)
 # Fusion weights of the RTM output (0: zero-shot CLIP alone) and relation temperatures, searched on
@@ -28,13 +28,16 @@ def select_alpha_tau(model: RTOSModel, val: LabelledFeatures) -> tuple[float, fl
     return (*grid[best], scores[best])
 
 
-def fit(model: RTOSModel, view: TrainingView, settings: FitSettings = DEFAULTS) -> dict:
+def fit(model: RTOSModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Few-shot mode: train the anchor tokens and RTM projections with cross-entropy at the configured
     ``alpha`` / ``tau``; both modes: then choose ``alpha`` and ``tau`` on ``view.val``.
+
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed (:func:`~hf_zsl.training.run_settings`).
 
     Returns:
         ``{"mode", "alpha", "tau", "val_accuracy", "train_seconds"}`` (seconds of training and selection, image features cached).
     """
+    settings = settings or run_settings(DEFAULTS, view)
     if view.val is None:
         raise ValueError("RTOS chooses alpha and tau on validation data: use a protocol with a validation split.")
     val = LabelledFeatures.of(model, view.val, view.train_class_names, view.label_column)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..features import image_features
 from ..modeling.modeling_tip_adapter import TipAdapterModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, snapshot, train_on_features
+from ..training import FitSettings, LabelledFeatures, run_settings, snapshot, train_on_features
 
 # Tip-Adapter-F's recipe: AdamW (torch's default weight decay 0.01, as in the official code), lr 1e-3,
 # cosine, batch 256. One epoch here is one pass over all cached augmented views (augment_views ×
@@ -62,7 +62,7 @@ def choose_alpha_beta(model: TipAdapterModel, val: LabelledFeatures) -> dict:
     return {"alpha": model.config.alpha, "beta": model.config.beta, "val_accuracy": accuracy}
 
 
-def fit(model: TipAdapterModel, view: TrainingView, settings: FitSettings = DEFAULTS) -> dict:
+def fit(model: TipAdapterModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Fit Tip-Adapter (training-free) or, with ``config.fine_tune_keys``, Tip-Adapter-F.
 
     Tip-Adapter: keys = normalised mean of the augmented views of each support image, values = their
@@ -70,10 +70,13 @@ def fit(model: TipAdapterModel, view: TrainingView, settings: FitSettings = DEFA
     (alpha, beta), searches (alpha, beta) again with the trained keys, and keeps the trained keys only
     if they score at least as well on ``view.val`` as the training-free ones (test data is never used).
 
+    ``settings`` default to :data:`DEFAULTS` seeded with the protocol's seed (:func:`~hf_zsl.training.run_settings`).
+
     Returns:
         ``{"alpha", "beta", "val_accuracy", "train_seconds"}`` (all of fitting, feature extraction
         included), plus for -F ``"val_accuracy_training_free"`` and ``"keys_fine_tuned"``.
     """
+    settings = settings or run_settings(DEFAULTS, view)
     start = time.perf_counter()
     if view.val is None:
         raise ValueError(
