@@ -2,11 +2,12 @@
 
     python benchmarks/fewshot_results.py [--methods zeroshot linear_probe ...] [--seeds 1 2 3]
         [--curve-shots 1 2 4 8 16] [--json results/fewshot.json] [--update-readme]
+    python benchmarks/fewshot_results.py --from-json results/fewshot.json --update-readme   # tables only
 
 For every method: the 16-shot suite (every task of ``hf_zsl.shapes.fewshot_suite``) over the
 seeds — mean ± std of the suite mean and of each task —, the domain-generalisation protocol
 (train on the source background styles, test on each held-out style), and a curve of the suite
-mean over 1 / 2 / 4 / 8 / 16 shots (first seed) written to PNG. Every method sees the same
+mean over 1 / 2 / 4 / 8 / 16 shots (first seed) written to PNG (``--curves``) and, beside it, JSON. Every method sees the same
 support sets (the protocol objects fix the indices) and chooses its hyper-parameters on the
 protocol's validation split only.
 """
@@ -14,6 +15,7 @@ protocol's validation split only.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 import numpy as np
@@ -51,6 +53,15 @@ def dg_table(records: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + f"\n\nSource styles: {', '.join(sources)}; held-out: {', '.join(targets)}."
 
 
+def curves_text(shots: list[int], seed: int, chart: str, numbers: str) -> str:
+    if not shots:
+        return ""
+    return (
+        f"\n\n**Curves** (suite mean over {' / '.join(map(str, shots))} shots, seed {seed}): `{chart}`, numbers in `{numbers}`."
+        f"\n\n![few-shot curves]({chart})"
+    )
+
+
 def save_curves(curves: dict[str, dict[int, float]], path: str) -> None:
     import matplotlib
 
@@ -85,10 +96,12 @@ def main() -> None:
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--curves-only", action="store_true", help="only the shots curve (first seed)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--from-json", help="rewrite the tables (and README) from a saved --json instead of running")
     args = parser.parse_args()
     os.environ.setdefault("HF_ZSL_PROGRESS", "0")
     if args.threads:
         torch.set_num_threads(args.threads)
+    curves_json = os.path.splitext(args.curves)[0] + ".json"
     if args.curves_only:
         curves = {
             method: {
@@ -97,11 +110,40 @@ def main() -> None:
             }
             for method in args.methods
         }
-        write_json({"curves": curves}, args.json)
+        write_json({"curves": curves}, curves_json)
         save_curves(curves, args.curves)
         print(curves)
         return
 
+    if args.from_json:
+        with open(args.from_json) as handle:
+            saved = json.load(handle)
+        suite, dg, curves = saved["fewshot"], saved["dg"], saved["curves"]
+    else:
+        suite, dg, curves = run_all(args)
+    first = next(iter(suite.values()))
+    shots, seeds = first[0]["shots"], [record["seed"] for record in first]
+    curve_shots = sorted(int(k) for k in next(iter(curves.values()))) if curves else []
+    tables = (
+        f"**Few-shot suite, {shots} shots, seeds {', '.join(map(str, seeds))}** (accuracy %, mean ± std over seeds; "
+        "`train s / task` is the mean wall time of `fit` per task, cached features)\n\n"
+        + suite_table(suite)
+        + f"\n\n**Domain generalisation** ({shots} shots on the source styles, unchanged on held-out styles)\n\n"
+        + dg_table(dg)
+        + curves_text(curve_shots, seeds[0], args.curves, curves_json)
+    )
+    print(tables)
+    if not args.from_json:
+        write_json({"fewshot": suite, "dg": dg, "curves": curves}, args.json)
+        if curves:
+            write_json({"curves": curves}, curves_json)
+            save_curves(curves, args.curves)
+    if args.update_readme:
+        update_readme(tables, MARKERS)
+
+
+def run_all(args) -> tuple[dict, dict, dict]:
+    """Every method's suite and domain-generalisation records over the seeds, and its shots curve."""
     suite, dg, curves = {}, {}, {}
     for method in args.methods:
         for seed in args.seeds:
@@ -119,21 +161,7 @@ def main() -> None:
             print(f"[{method}] curve: {shots} shots", flush=True)
             record = run_method(method, "fewshot", make_protocols("fewshot", shots=shots, seed=args.seeds[0]), args.model, shots, args.seeds[0])[0]
             curves.setdefault(method, {})[shots] = record["accuracy"]
-
-    tables = (
-        f"**Few-shot suite, {args.shots} shots, seeds {', '.join(map(str, args.seeds))}** (accuracy %, mean ± std over seeds)\n\n"
-        + suite_table(suite)
-        + f"\n\n**Domain generalisation** ({args.shots} shots on the source styles, unchanged on held-out styles)\n\n"
-        + dg_table(dg)
-        + f"\n\nCurves over {', '.join(map(str, args.curve_shots))} shots: `{args.curves}`."
-    )
-    print(tables)
-    write_json({"fewshot": suite, "dg": dg, "curves": curves}, args.json)
-    if args.curve_shots:
-        save_curves(curves, args.curves)
-    if args.update_readme:
-        update_readme(tables, MARKERS)
-
+    return suite, dg, curves
 
 if __name__ == "__main__":
     main()

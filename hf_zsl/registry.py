@@ -53,11 +53,6 @@ class Method:
     defaults: Any = None
     protocols: tuple[str, ...] = ALL_PROTOCOLS
 
-    @property
-    def settings_class(self) -> type | None:
-        """The type of ``fit``'s ``settings``."""
-        return None if self.defaults is None else type(self.defaults)
-
 
 METHODS: dict[str, Method] = {}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import datasets
 import numpy as np
@@ -47,8 +47,13 @@ def settings_from_dict(defaults, values: dict):
     mapping, applied to that field's own value.
 
     Raises:
+        TypeError: when ``values`` is not a mapping (pass ``{"epochs": 10}``, not a settings object).
         ValueError: for a key that is not a field (the message lists the fields).
     """
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"Settings overrides must be a mapping of field names to values, e.g. {{'epochs': 10}}; got {type(values).__name__}."
+        )
     return _override(defaults, values)
 
 
@@ -69,7 +74,7 @@ def _override(defaults, values: dict):
     resolved = {}
     for name, value in values.items():
         default = getattr(defaults, name)
-        nested = dataclasses.is_dataclass(default) and isinstance(value, dict)
+        nested = dataclasses.is_dataclass(default) and isinstance(value, Mapping)
         resolved[name] = _override(default, value) if nested else value
     return dataclasses.replace(defaults, **resolved)
 

@@ -6,7 +6,7 @@ import pytest
 
 from test_linear_probe import few_shot_protocol
 
-from hf_zsl.methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
+from hf_zsl.methods import ccli, cfzsl, coop, linear_probe, rtos, tip_adapter
 from hf_zsl.methods.dfzsl import DFZSLSettings
 from hf_zsl.registry import METHODS, get_method
 from hf_zsl.runs import fit_method
@@ -38,6 +38,11 @@ def test_unknown_fields_are_named(values, message):
         settings_from_dict(defaults, values)
 
 
+def test_a_settings_object_is_not_a_mapping_of_overrides():
+    with pytest.raises(TypeError, match="mapping of field names"):
+        settings_from_dict(rtos.DEFAULTS, FitSettings(epochs=3))
+
+
 def test_run_settings_take_the_protocol_seed_unless_overridden():
     assert run_settings(linear_probe.DEFAULTS, _View()) == dataclasses.replace(linear_probe.DEFAULTS, seed=7)
     assert run_settings(linear_probe.DEFAULTS, _View(), {"seed": 3, "epochs": 2}).seed == 3
@@ -51,7 +56,7 @@ def test_methods_declare_their_own_defaults():
     }
     for name, defaults in expected.items():
         assert get_method(name).defaults is defaults
-    assert get_method("dfzsl").defaults == DFZSLSettings() and get_method("dfzsl").settings_class is DFZSLSettings
+    assert get_method("dfzsl").defaults == DFZSLSettings()
     assert get_method("zeroshot").defaults is None
     assert all((method.fit is None) == (method.defaults is None) for method in METHODS.values())
 

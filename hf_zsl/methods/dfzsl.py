@@ -126,10 +126,10 @@ def class_split(view: TrainingView) -> tuple[list[str], list[str]]:
 
 
 class _SeenClassView:
-    """A training view restricted to (and labelled over) the seen classes: the server's data."""
+    """A training view restricted to (and labelled over) the seen classes: the server's data (and the protocol's seed)."""
 
     def __init__(self, view: TrainingView, seen: Sequence[str]):
-        self.train_class_names, self.label_column = list(seen), view.label_column
+        self.train_class_names, self.label_column, self.seed = list(seen), view.label_column, view.seed
         self.train = relabel(view.train, self.train_class_names, view.label_column)
         self.val = None if view.val is None else relabel(view.val, self.train_class_names, view.label_column)
 
