@@ -74,17 +74,23 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
         if protocol == "gzsl":
             return {"gzsl": shapes.gzsl(shots, seed)}
         return {"domains": shapes.domain_shift(shots, seed)}
-    if protocol == "gzsl" and os.path.isfile(os.path.join(dataset, "att_splits.mat")):
+    if protocol == "gzsl":
+        if not os.path.isfile(os.path.join(dataset, "att_splits.mat")):
+            raise ValueError(
+                f"The 'gzsl' protocol on {dataset!r} needs an xlsa17 folder (att_splits.mat, res101.mat, images in "
+                f"images/), and {dataset} has no att_splits.mat. Build other GZSL data as hf_zsl.protocols.GZSLProtocol "
+                "in Python, or use --dataset shapes."
+            )
         return {_task_name(dataset): _xlsa17_gzsl(dataset, shots, seed)}
+    if protocol == "dg":
+        raise ValueError(
+            "The 'dg' protocol needs more than a dataset name (its source and target domains): build "
+            "hf_zsl.protocols.DomainShiftProtocol in Python, or use --dataset shapes."
+        )
     data = load_data(dataset)
     if protocol == "fewshot":
         return {_task_name(dataset): FewShotProtocol(data, shots, seed)}
-    if protocol == "base2new":
-        return {_task_name(dataset): BaseToNewProtocol(data, shots, seed)}
-    raise ValueError(
-        f"The {protocol!r} protocol needs more than a dataset name (unseen classes or domains): use an xlsa17 "
-        "folder for gzsl, build hf_zsl.protocols.GZSLProtocol / DomainShiftProtocol in Python, or use --dataset shapes."
-    )
+    return {_task_name(dataset): BaseToNewProtocol(data, shots, seed)}
 
 
 def fit_method(

@@ -1,6 +1,8 @@
 """What makes CFZSL that method: a CNN in an attribute space plus frozen CLIP in one semantic space,
 P×K batches with a batch-hard triplet loss, and calibrated stacking chosen on validation classes."""
 
+import dataclasses
+
 import datasets
 import numpy as np
 import pytest
@@ -210,6 +212,35 @@ def test_fit_learns_attributes_and_calibrates_on_validation_classes(tiny_base, p
     assert correlation > 0.5
     record = evaluate_protocol(model, protocol)  # GZSL over all classes: pixels + cached CLIP features
     assert record["zsl_unseen"] > 0.9 and record["harmonic"] > 0.4  # chance: 1/2 and 1/6
+
+
+def test_without_validation_images_calibration_scores_training_images_it_kept_out(tiny_base, protocol, monkeypatch):
+    """An xlsa17-like protocol (no validation split): the seen side is a held-out share of the training images."""
+    no_val = GZSLProtocol(datasets.DatasetDict(train=protocol.data["train"], test=protocol.data["test"]), UNSEEN,
+                          ATTRIBUTES, val_unseen_classes=["green square"])
+    trained_on = []
+    train_on_classes = cfzsl.train_on_classes
+
+    def spy(model, images, features, classes, settings):
+        trained_on.append((len(images), list(classes)))
+        return train_on_classes(model, images, features, classes, settings)
+
+    monkeypatch.setattr(cfzsl, "train_on_classes", spy)
+    model = hf_zsl.build("cfzsl", tiny_base, class_names=no_val.train_class_names, pk_classes=4, pk_images=4, cnn_image_size=0)
+    info = cfzsl.fit(model, no_val.training_view(), dataclasses.replace(FAST, epochs=2))
+    remaining = [c for c in no_val.seen_classes if c != "green square"]
+    per_class = 12  # split(12, 0): training images per class
+    kept_out = len(remaining) * round(cfzsl.SEEN_HOLD_OUT_FRACTION * per_class)
+    assert info["val_seen_source"] == "held-out training images" == model.config.calibration_validation["seen_source"]
+    assert trained_on[0] == (len(no_val.train) - kept_out, remaining)  # the calibration run never saw them
+    assert trained_on[1] == (len(no_val.train), no_val.seen_classes)  # the final run sees every image
+    labels = torch.tensor(no_val.train["label"])
+    seen_ids = [no_val.train_class_names.index(c) for c in remaining]
+    rows = cfzsl.held_out_seen_rows(labels, seen_ids, 0.2, seed=5)
+    assert len(rows) == kept_out and rows.tolist() == sorted(set(rows.tolist()))
+    assert torch.bincount(labels[rows]).tolist()[min(seen_ids):] == [round(0.2 * per_class) if i in seen_ids else 0
+                                                                      for i in range(min(seen_ids), max(seen_ids) + 1)]
+    np.testing.assert_array_equal(rows, cfzsl.held_out_seen_rows(labels, seen_ids, 0.2, seed=5))  # seeded
 
 
 def test_fit_needs_class_attributes(tiny_base, protocol):

@@ -106,6 +106,10 @@ def _set(record, split, position, value):
         (lambda r: _set(r, "test", 0, ["birman/test_1.png", 3, "sphynx"]), "Label 3 is named both"),
         (lambda r: {k: [[p, y, "beagle" if y == 3 else n] for p, y, n in v] for k, v in r.items()}, "several labels"),
         (lambda r: {k: [[p, 2 * y, n] for p, y, n in v] for k, v in r.items()}, "must be 0..3; missing \\[1, 3\\]"),
+        (lambda r: _set(r, "val", 0, ["x.png", 1, "   "]), "empty image path or class name"),
+        (lambda r: _set(r, "val", 0, ["", 1, "american_bulldog"]), "empty image path or class name"),
+        (lambda r: {**r, "train": [e for e in r["train"] if e[1] != 2]}, "\\['beagle'\\] .* have no image in 'train'"),
+        (lambda r: {**r, "test": r["test"] + [r["train"][0]]}, "1 images .* in both 'train' and 'test'"),
     ],
 )
 def test_coop_malformed_split_files_are_explained(coop, change, message):
@@ -120,6 +124,16 @@ def test_coop_missing_images_are_counted_and_listed(coop):
     os.remove(os.path.join(root, "beagle/test_1.png"))
     with pytest.raises(ValueError, match="2 of 28 image files are missing: .*beagle/t.*image_root"):
         load_coop_split(write(), root)
+
+
+def test_coop_unreadable_split_files_are_explained(coop, tmp_path):
+    _, root = coop
+    with pytest.raises(ValueError, match="does not exist: pass the path of a split_zhou"):
+        load_coop_split(str(tmp_path / "split_zhou_Missing.json"), root)
+    broken = tmp_path / "split_zhou_Broken.json"
+    broken.write_text('{"train": [')
+    with pytest.raises(ValueError, match="split_zhou_Broken.json is not valid JSON"):
+        load_coop_split(str(broken), root)
 
 
 def test_coop_image_root_not_found_is_explained(coop):
@@ -259,11 +273,18 @@ def test_xlsa17_shots_and_validation_split(xlsa17):
     tuned = load_xlsa17(folder, include_resnet_features=True, val_policy="full_val")
     assert tuned.data["train"]["label"] == LABELS[TRAIN].tolist()
     assert tuned.val["label"] == LABELS[VAL].tolist()
+    for protocol in (fewshot, tuned):  # val_loc's class is the held-out validation class, whatever the seed
+        assert protocol.val_unseen_classes == ["killer whale"]
+        assert protocol.val_seen_classes == ["antelope", "grizzly bear"]
+    without_val_loc = load_xlsa17(xlsa17(att={"val_loc": None, "train_loc": None}), include_resnet_features=True, seed=3)
+    assert len(without_val_loc.val_unseen_classes) == 1  # drawn by GZSLProtocol
     with pytest.raises(ValueError, match="validation classes have no images in train_loc"):
         load_xlsa17(folder, include_resnet_features=True, val_policy="full_val", k=2)
 
 
-def test_make_protocols_reads_an_xlsa17_folder(xlsa17, awa_images):
+def test_make_protocols_reads_an_xlsa17_folder(xlsa17, awa_images, tmp_path):
+    with pytest.raises(ValueError, match="has no att_splits.mat"):
+        make_protocols("gzsl", dataset=str(tmp_path))  # before anything is loaded from it
     folder = xlsa17()
     with pytest.raises(ValueError, match="no images/ subfolder"):
         make_protocols("gzsl", dataset=folder)
@@ -284,11 +305,43 @@ def test_make_protocols_reads_an_xlsa17_folder(xlsa17, awa_images):
         (None, {"trainval_loc": loc(TRAIN + VAL + [12])}, "images are in both the training and the test"),
         (None, {"test_seen_loc": loc(TEST_SEEN + [14])}, "\\['beaver'\\] of test_unseen_loc also have seen"),
         (None, {"allclasses_names": cells(["a+b", "a_b", "c", "d", "e"])}, "\\['a b'\\] repeat.*raw_class_names"),
+        (None, {"allclasses_names": cells(["a", "b", "", "d", "e"])}, "allclasses_names has an empty entry at row 3"),
+        (None, {"test_seen_loc": np.zeros((0, 1), dtype=np.uint16)}, "test_seen_loc is empty"),
+        (None, {"trainval_loc": loc(TRAIN + VAL + TRAIN[:2])}, "trainval_loc lists 2 images more than once"),
+        (None, {"test_unseen_loc": loc([0, 1, 2, 3]) - 1}, "1-based \\(MATLAB\\): 0 suggests 0-based indices"),
+        (None, {"test_seen_loc": loc(TEST_SEEN) + 0.5}, "test_seen_loc must hold whole 1-based indices"),
+        (None, {"att": np.zeros((5, ATTRIBUTES))}, "looks transposed"),
+        (None, {"att": np.full((ATTRIBUTES, 5), np.nan)}, "NaN or infinite"),
     ],
 )
 def test_xlsa17_inconsistent_files_are_explained(xlsa17, res, att, message):
     with pytest.raises(ValueError, match=message):
         load_xlsa17(xlsa17(res, att), include_resnet_features=True)
+
+
+def test_xlsa17_unreadable_mat_file_is_explained(xlsa17):
+    folder = xlsa17()
+    with open(os.path.join(folder, "att_splits.mat"), "wb") as handle:
+        handle.write(b"MATLAB 5.0 MAT-file, truncated")
+    with pytest.raises(ValueError, match="att_splits.mat is not a readable MATLAB file"):
+        load_xlsa17(folder, include_resnet_features=True)
+
+
+def test_xlsa17_images_stored_at_different_depths(xlsa17, tmp_path):
+    """APY-like: the first images live one folder deeper than the others."""
+    stored = [
+        f"/BS/data/VOC/JPEGImages/{AWA[label]}/img_{row}.jpg" if row < 8 else f"/BS/data/yahoo_{AWA[label]}_{row}.jpg"
+        for row, label in enumerate(LABELS)
+    ]
+    root = tmp_path / "apy"
+    for path in stored:
+        write_image(str(root / "/".join(path.split("/")[3:])))
+    protocol = load_xlsa17(xlsa17(res={"image_files": cells(stored)}), image_root=str(root))
+    paths = protocol.data["test"].cast_column("image", datasets.Image(decode=False))["image"]
+    assert [p["path"] for p in paths][::2] == [
+        str(root / "VOC/JPEGImages/antelope/img_3.jpg"), str(root / "yahoo_killer+whale_11.jpg"), str(root / "yahoo_humpback+whale_13.jpg"),
+        str(root / "yahoo_beaver_15.jpg"),
+    ]
 
 
 def test_xlsa17_image_errors(xlsa17, awa_images, tmp_path):

@@ -53,6 +53,10 @@ def _entry(item, key: str, position: int, split_file: str) -> tuple[str, int, st
     )
     if not valid:
         raise ValueError(f"Entry {position} of split {key!r} in {split_file} is {item!r}; expected {ENTRY}.")
+    if not item[0].strip() or not item[2].strip():
+        raise ValueError(
+            f"Entry {position} of split {key!r} in {split_file} has an empty image path or class name: {item!r}."
+        )
     return item[0], item[1], item[2].strip()
 
 
@@ -73,6 +77,12 @@ def _class_names(entries: dict[str, list[tuple[str, int, str]]], split_file: str
             f"{sorted(expected - set(names))[:10]}, unexpected {sorted(set(names) - expected)[:10]}. "
             "Renumber the labels contiguously from 0."
         )
+    untrained = sorted(set(names) - {label for _, label, _ in entries["train"]})
+    if untrained:
+        raise ValueError(
+            f"Classes {[names[label] for label in untrained][:10]} of {split_file} have no image in 'train' "
+            "(they appear only in 'val' / 'test'); every class needs training images."
+        )
     ordered = [names[label] for label in range(len(names))]
     repeated = sorted(name for name, count in Counter(ordered).items() if count > 1)
     if repeated:
@@ -80,6 +90,17 @@ def _class_names(entries: dict[str, list[tuple[str, int, str]]], split_file: str
             f"Class names {repeated} of {split_file} belong to several labels; class names must be unique."
         )
     return ordered
+
+
+def _check_disjoint(entries: dict[str, list[tuple[str, int, str]]], split_file: str) -> None:
+    """Raise if an image path is listed in two splits (training on a test image would leak it)."""
+    for first, second in (("train", "test"), ("val", "test"), ("train", "val")):
+        shared = sorted({path for path, _, _ in entries[first]} & {path for path, _, _ in entries[second]})
+        if shared:
+            raise ValueError(
+                f"{len(shared)} images of {split_file} are in both {first!r} and {second!r} (e.g. {shared[0]!r}); "
+                "the splits must not share images."
+            )
 
 
 def find_image_root(split_file: str, relative_path: str) -> str:
@@ -116,12 +137,20 @@ def load_coop_split(split_file: str, image_root: str | None = None) -> datasets.
         label order, whitespace stripped, otherwise verbatim).
 
     Raises:
-        ValueError: on missing keys, empty splits, malformed entries, a label with two names, a
-            name with two labels, labels that are not 0..C-1, or image files that do not exist.
+        ValueError: on a missing or malformed file, missing keys, empty splits, malformed entries
+            (empty path or name), a label with two names, a name with two labels, labels that are not
+            0..C-1, a class without training images, an image in two splits, or image files that do not exist.
     """
+    if not os.path.isfile(split_file):
+        raise ValueError(f"{split_file} does not exist: pass the path of a split_zhou_<Dataset>.json file.")
     with open(split_file) as handle:
-        entries = _entries(json.load(handle), split_file)
+        try:
+            record = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{split_file} is not valid JSON ({error}); download the split file again.") from error
+    entries = _entries(record, split_file)
     class_names = _class_names(entries, split_file)
+    _check_disjoint(entries, split_file)
     if image_root is None:
         image_root = find_image_root(split_file, entries["train"][0][0])
     paths = {key: [os.path.join(image_root, path) for path, _, _ in rows] for key, rows in entries.items()}

@@ -48,7 +48,12 @@ def _read_mat(path: str, keys: tuple[str, ...]) -> dict:
         raise ValueError(
             f"{path} does not exist: an xlsa17 dataset folder (e.g. xlsa17/data/AWA2) holds {RES101} and {ATT_SPLITS}."
         )
-    mat = scipy.io.loadmat(path)
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as error:  # scipy raises MatReadError, ValueError, OSError, ... for a damaged file
+        raise ValueError(
+            f"{path} is not a readable MATLAB file ({type(error).__name__}: {error}); download xlsa17 again."
+        ) from error
     missing = [key for key in keys if key not in mat]
     if missing:
         found = sorted(key for key in mat if not key.startswith("__"))
@@ -56,14 +61,44 @@ def _read_mat(path: str, keys: tuple[str, ...]) -> dict:
     return mat
 
 
-def _strings(cells: np.ndarray) -> list[str]:
-    """A MATLAB cell array of strings (after loadmat: object array of 1-element string arrays) as a list."""
-    return [str(np.asarray(cell).reshape(-1)[0]).strip() for cell in np.asarray(cells).reshape(-1)]
+def _strings(cells: np.ndarray, what: str) -> list[str]:
+    """A MATLAB cell array of strings (after loadmat: object array of 1-element string arrays) as a list.
+
+    Raises:
+        ValueError: naming ``what`` and the row of an empty or blank entry.
+    """
+    strings = []
+    for row, cell in enumerate(np.asarray(cells).reshape(-1)):
+        values = np.asarray(cell).reshape(-1)
+        text = str(values[0]).strip() if values.size else ""
+        if not text:
+            raise ValueError(f"{what} has an empty entry at row {row + 1}; every entry must name something.")
+        strings.append(text)
+    return strings
+
+
+def _whole_numbers(values, what: str) -> np.ndarray:
+    """``values`` flattened to int64, checked to be whole numbers (MATLAB stores indices as doubles too)."""
+    values = np.asarray(values).reshape(-1)
+    if values.dtype.kind == "f":
+        bad = values[~np.isfinite(values) | (values != np.round(values))]
+        if bad.size:
+            raise ValueError(f"{what} must hold whole 1-based indices, got e.g. {bad[:5].tolist()}.")
+    elif values.dtype.kind not in "iu":
+        raise ValueError(f"{what} must hold whole 1-based indices, got values of type {values.dtype}.")
+    return values.astype(np.int64)
+
+
+def _outside_hint(outside: np.ndarray) -> str:
+    """What to check when indices fall outside their 1-based range."""
+    if (outside == 0).any():
+        return "xlsa17 indices are 1-based (MATLAB): 0 suggests 0-based indices, add 1 to each"
+    return "are the two files from the same dataset?"
 
 
 def _class_names(att: dict, raw: bool) -> list[str]:
     """``allclasses_names`` as stored (``raw``) or made readable, checked to be unique."""
-    stored = _strings(att["allclasses_names"])
+    stored = _strings(att["allclasses_names"], f"{ATT_SPLITS}'s allclasses_names")
     names = stored if raw else [readable_class_name(name) for name in stored]
     clashing = sorted(name for name, count in Counter(names).items() if count > 1)
     if clashing:
@@ -76,25 +111,36 @@ def _attribute_matrix(att: dict, n_classes: int) -> np.ndarray:
     """``att`` as float32 `(attributes, classes)`, checked to have one column per class."""
     matrix = np.asarray(att["att"], dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[1] != n_classes:
-        raise ValueError(f"{ATT_SPLITS}'s att has shape {matrix.shape}; expected (attributes, {n_classes} classes).")
+        hint = " (it looks transposed: xlsa17 stores one column per class)" if matrix.ndim == 2 and matrix.shape[0] == n_classes else ""
+        raise ValueError(f"{ATT_SPLITS}'s att has shape {matrix.shape}; expected (attributes, {n_classes} classes){hint}.")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{ATT_SPLITS}'s att has NaN or infinite values; every class needs finite attributes.")
     return matrix
 
 
 def _rows(att: dict, key: str, n_rows: int) -> np.ndarray:
     """The 0-based ``res101.mat`` rows of the 1-based index array ``att[key]``."""
-    rows = np.asarray(att[key]).reshape(-1).astype(np.int64)
+    rows = _whole_numbers(att[key], f"{ATT_SPLITS}'s {key}")
+    if rows.size == 0:
+        raise ValueError(f"{ATT_SPLITS}'s {key} is empty; every split needs images.")
     outside = rows[(rows < 1) | (rows > n_rows)]
     if outside.size:
         raise ValueError(
             f"{ATT_SPLITS}'s {key} has indices outside 1..{n_rows} (the rows of {RES101}), e.g. "
-            f"{outside[:5].tolist()}: are the two files from the same dataset?"
+            f"{outside[:5].tolist()}: {_outside_hint(outside)}."
+        )
+    values, counts = np.unique(rows, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"{ATT_SPLITS}'s {key} lists {int((counts > 1).sum())} images more than once (e.g. index "
+            f"{int(values[counts > 1][0])}); each image may appear once, or it would count twice."
         )
     return rows - 1
 
 
 def _labels(res: dict, n_classes: int) -> np.ndarray:
     """The 0-based class of every ``res101.mat`` row, checked against the feature and file counts."""
-    labels = np.asarray(res["labels"]).reshape(-1).astype(np.int64)
+    labels = _whole_numbers(res["labels"], f"{RES101}'s labels")
     counts = {
         "labels": len(labels),
         "features columns": res["features"].shape[1],
@@ -106,7 +152,7 @@ def _labels(res: dict, n_classes: int) -> np.ndarray:
     if outside:
         raise ValueError(
             f"{RES101} has class ids {outside[:5]} outside 1..{n_classes} (the classes of {ATT_SPLITS}): "
-            "are the two files from the same dataset?"
+            f"{_outside_hint(np.asarray(outside))}."
         )
     return labels - 1
 
@@ -127,26 +173,36 @@ def _check_splits(labels: np.ndarray, rows: dict[str, np.ndarray], class_names: 
     return [class_names[c] for c in sorted(unseen)]
 
 
+def _existing_suffix(parts: list[str], image_root: str) -> int | None:
+    """How many trailing ``parts`` name a file under ``image_root`` (the fewest that do), or ``None``."""
+    return next((n for n in range(1, len(parts) + 1) if os.path.isfile(os.path.join(image_root, *parts[-n:]))), None)
+
+
 def map_image_paths(stored: list[str], image_root: str) -> list[str]:
     """Move the authors' absolute image paths under ``image_root``.
 
     Keeps the shortest trailing part of the first stored path that exists under ``image_root``
     (e.g. ``antelope/antelope_10047.jpg`` when ``image_root`` is AWA2's ``JPEGImages``) and keeps
-    that many trailing parts of every path.
+    that many trailing parts of every path; a path not found that way gets its own shortest existing
+    trailing part (APY mixes VOC and aYahoo images stored at different depths).
 
     Raises:
         ValueError: if no trailing part of the first path exists, or some mapped file is missing.
     """
     parts = [[part for part in path.split("/") if part] for path in stored]
-    keep = next(
-        (n for n in range(1, len(parts[0]) + 1) if os.path.exists(os.path.join(image_root, *parts[0][-n:]))), None
-    )
+    keep = _existing_suffix(parts[0], image_root)
     if keep is None:
         raise ValueError(
             f"No trailing part of the stored image path {stored[0]!r} exists under {image_root}: pass as image_root "
             "the folder holding the benchmark's images (e.g. Animals_with_Attributes2 or its JPEGImages folder)."
         )
-    paths = [os.path.join(image_root, *path[-keep:]) for path in parts]
+    paths = []
+    for path in parts:
+        mapped = os.path.join(image_root, *path[-keep:])
+        if not os.path.isfile(mapped):
+            own = _existing_suffix(path, image_root)
+            mapped = mapped if own is None else os.path.join(image_root, *path[-own:])
+        paths.append(mapped)
     require_files(paths, f"image_root {image_root} matched {stored[0]!r} but not every stored image.")
     return paths
 
@@ -181,7 +237,9 @@ def load_xlsa17(
     are ``att.T`` with attribute names ``a0``, ``a1``, .... With a validation policy other than
     ``"none"``, ``train`` is ``train_loc`` and ``validation`` is ``val_loc`` instead (Xian et al.'s
     split for choosing hyper-parameters: its validation classes have no training images), so
-    final runs use the default (no validation, all of ``trainval_loc``).
+    final runs use the default (no validation, all of ``trainval_loc``). Either way the classes of
+    ``val_loc`` (when the file has it) are the protocol's ``val_unseen_classes``, the seen classes a
+    method holds out to choose its hyper-parameters (CFZSL's calibration).
 
     Args:
         dataset_dir: folder holding ``res101.mat`` and ``att_splits.mat``.
@@ -221,7 +279,7 @@ def load_xlsa17(
     labels = _labels(res, len(class_names))
     rows = {key: _rows(att, key, len(labels)) for key in training_keys + TEST_KEYS}
     unseen = _check_splits(labels, rows, class_names)
-    images = None if image_root is None else map_image_paths(_strings(res["image_files"]), image_root)
+    images = None if image_root is None else map_image_paths(_strings(res["image_files"], f"{RES101}'s image_files"), image_root)
     features = np.ascontiguousarray(res["features"].T, dtype=np.float32) if include_resnet_features else None
     everything = _dataset(labels, class_names, images, features)
     data = datasets.DatasetDict({"train": everything.select(rows[training_keys[0]])})
@@ -229,4 +287,10 @@ def load_xlsa17(
         data["validation"] = everything.select(rows["val_loc"])
     data["test"] = everything.select(np.concatenate([rows[key] for key in TEST_KEYS]))
     attributes = ClassAttributes(matrix.T, class_names, [f"a{i}" for i in range(matrix.shape[0])])
-    return GZSLProtocol(data, unseen, attributes, k=k, seed=seed, val_policy=val_policy)
+    val_classes = None
+    if "val_loc" in att:  # Xian et al.'s validation classes: the seen classes held out to choose hyper-parameters
+        val_rows = rows["val_loc"] if validation else _rows(att, "val_loc", len(labels))
+        val_classes = [class_names[c] for c in sorted(set(labels[val_rows].tolist()))]
+    return GZSLProtocol(
+        data, unseen, attributes, k=k, seed=seed, val_policy=val_policy, val_unseen_classes=val_classes
+    )

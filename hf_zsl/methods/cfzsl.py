@@ -129,29 +129,75 @@ def train_on_classes(
     return {"first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None, "seconds": seconds}
 
 
+# Share of each validation-seen class's training images held out of the calibration run to score the seen side
+# when the protocol has no validation images of those classes (e.g. an xlsa17 folder: val_loc holds only the
+# validation classes); the final training still uses every image.
+SEEN_HOLD_OUT_FRACTION = 0.2
+
+
+def held_out_seen_rows(labels: torch.Tensor, class_ids: Sequence[int], fraction: float, seed: int) -> np.ndarray:
+    """A seeded ``fraction`` (at least one, never all) of the rows of each class in ``class_ids`` with two or more rows.
+
+    Args:
+        labels: `(N,)` class ids of the training rows.
+
+    Returns:
+        Sorted row indices into ``labels``.
+    """
+    rng = np.random.default_rng([seed, 21])
+    picked = []
+    for class_id in class_ids:
+        rows = _rows_of(labels, [class_id])
+        if len(rows) >= 2:
+            count = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+            picked.append(rng.choice(rows, size=count, replace=False))
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+
+
 def choose_calibration_on_validation(
     model: CFZSLModel, view: TrainingView, train: datasets.Dataset, features: LabelledFeatures, settings: FitSettings
-) -> CalibrationChoice:
-    """Train on the validation-seen classes, then choose the calibration that maximises H of
-    validation images of those classes (seen) against every image of the held-out validation-unseen
-    classes (unseen), predicting over all classes."""
-    if view.val is None:
-        raise ValueError("CFZSL chooses its calibration on validation data: use a protocol with a validation split.")
+) -> tuple[CalibrationChoice, str]:
+    """Train on the validation-seen classes, then choose the calibration that maximises H of images of
+    those classes the run did not train on (seen) against every image of the held-out validation-unseen
+    classes (unseen), predicting over all classes.
+
+    The seen side is the protocol's validation images of the validation-seen classes; when it has none
+    (no validation split, or one holding only other classes), :data:`SEEN_HOLD_OUT_FRACTION` of their
+    training images, kept out of this calibration run.
+
+    Returns:
+        The choice and where its seen side came from (``"validation images"`` or ``"held-out training images"``).
+    """
     held_out, remaining = list(view.val_unseen_classes), list(view.val_seen_classes)
     if not held_out:
         raise ValueError("The protocol holds out no validation-unseen classes; calibrate=False fits without calibration.")
-    train_on_classes(model, train, features, remaining, settings)
     names = list(view.train_class_names)
+    remaining_ids, held_out_ids = [names.index(c) for c in remaining], [names.index(c) for c in held_out]
     val = view.val
-    val_labels = torch.tensor(val[view.label_column])
-    parts = [
-        val.select(_rows_of(val_labels, [names.index(c) for c in remaining])),
-        val.select(_rows_of(val_labels, [names.index(c) for c in held_out])),
-        train.select(_rows_of(features.labels, [names.index(c) for c in held_out])),
-    ]
+    val_labels = None if val is None else torch.tensor(val[view.label_column])
+    seen_val_rows = np.zeros(0, dtype=np.int64) if val is None else _rows_of(val_labels, remaining_ids)
+    unseen_parts = [train.select(_rows_of(features.labels, held_out_ids))]
+    if val is not None:
+        unseen_parts.insert(0, val.select(_rows_of(val_labels, held_out_ids)))
+    if len(seen_val_rows):
+        source, seen_part = "validation images", val.select(seen_val_rows)
+        train_on_classes(model, train, features, remaining, settings)
+    else:
+        source = "held-out training images"
+        kept_out = held_out_seen_rows(features.labels, remaining_ids, SEEN_HOLD_OUT_FRACTION, settings.seed)
+        if not len(kept_out):
+            raise ValueError(
+                "CFZSL calibrates on images of the validation-seen classes it did not train on, and there are none: "
+                "give the protocol a validation split, or at least two training images per seen class."
+            )
+        seen_part = train.select(kept_out)
+        rows = np.setdiff1d(np.arange(len(train)), kept_out)
+        subset = LabelledFeatures(features.features[rows], features.labels[rows], features.class_names)
+        train_on_classes(model, train.select(rows), subset, remaining, settings)
+    parts = [seen_part, *unseen_parts]
     logits = torch.cat([class_logits(model, part, names) for part in parts])
     references = np.concatenate([np.asarray(part[view.label_column], dtype=np.int64) for part in parts])
-    return choose_calibration(logits, references, [names.index(c) for c in remaining])
+    return choose_calibration(logits, references, remaining_ids), source
 
 
 def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = None, calibrate: bool = True) -> dict:
@@ -183,7 +229,7 @@ def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = No
     info: dict = {}
     choice = None
     if calibrate:
-        choice = choose_calibration_on_validation(model, view, train, features, settings)
+        choice, seen_source = choose_calibration_on_validation(model, view, train, features, settings)
         uncalibrated = next(row[3] for row in choice.grid if row[0] == 0.0)
         info = {
             "calibration": choice.calibration,
@@ -192,12 +238,14 @@ def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = No
             "val_harmonic": choice.harmonic,
             "val_harmonic_uncalibrated": uncalibrated,
             "val_unseen_classes": list(view.val_unseen_classes),
+            "val_seen_source": seen_source,
         }
         model.load_state_dict(initial, strict=False)
     losses = train_on_classes(model, train, features, list(view.seen_classes), settings)
     model.config.calibration = choice.calibration if choice is not None else 0.0
     model.config.calibration_validation = None if choice is None else {
         "val_unseen_classes": info["val_unseen_classes"],
+        "seen_source": info["val_seen_source"],
         "seen": choice.seen,
         "unseen": choice.unseen,
         "harmonic": choice.harmonic,
