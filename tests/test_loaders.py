@@ -359,3 +359,15 @@ def test_xlsa17_image_errors(xlsa17, awa_images, tmp_path):
             load_xlsa17(folder, image_root=awa_images)
     finally:
         os.rename(moved + "_away", moved)
+
+
+def test_cfzsl_trains_on_an_xlsa17_folder(xlsa17, awa_images, tiny_base):
+    """The command line's path: no validation split, val_loc's class held out to calibrate."""
+    from hf_zsl.runs import fit_method
+
+    folder = xlsa17()
+    os.symlink(awa_images, os.path.join(folder, "images"))
+    protocol = make_protocols("gzsl", dataset=folder, shots=None)["AWA2"]
+    model, info = fit_method("cfzsl", tiny_base, protocol, {"epochs": 2})
+    assert info["val_unseen_classes"] == ["killer whale"] and info["val_seen_source"] == "held-out training images"
+    assert model.config.seen_class_names == ["antelope", "grizzly bear", "killer whale"]
