@@ -52,16 +52,18 @@ class PKSampler(torch.utils.data.Sampler[int]):
         seed: int = 0,
         batches_per_epoch: int | None = None,
     ):
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.ndim != 1 or labels.size == 0:
-            raise ValueError("PKSampler needs a non-empty 1-D sequence of class labels.")
-        if classes_per_batch < 1 or images_per_class < 1:
-            raise ValueError(f"P and K must be positive, got P={classes_per_batch}, K={images_per_class}.")
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.size == 0 or labels.dtype.kind not in "iu":
+            raise ValueError(f"PKSampler needs a non-empty 1-D sequence of integer class labels, got dtype {labels.dtype}.")
+        labels = labels.astype(np.int64)
+        for name, value in (("P", classes_per_batch), ("K", images_per_class), ("batches_per_epoch", batches_per_epoch)):
+            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         self.classes = np.unique(labels)
         self.rows = {int(c): np.flatnonzero(labels == c) for c in self.classes}
         self.p = min(classes_per_batch, len(self.classes))
         self.k = images_per_class
-        self.batches = batches_per_epoch or max(1, len(labels) // (self.p * self.k))
+        self.batches = batches_per_epoch if batches_per_epoch is not None else max(1, len(labels) // (self.p * self.k))
         self.seed, self.epoch = seed, 0
 
     @property

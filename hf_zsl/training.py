@@ -39,6 +39,16 @@ class FitSettings:
     seed: int = 0
     logging_steps: int = 10
 
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"FitSettings.{name} must be at least 1, got {getattr(self, name)}.")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ValueError(
+                "FitSettings needs learning_rate > 0, weight_decay >= 0 and warmup_steps >= 0; got "
+                f"{self.learning_rate}, {self.weight_decay}, {self.warmup_steps}."
+            )
+
 
 def settings_from_dict(defaults, values: dict):
     """``defaults`` (a settings dataclass *instance*: a method's own defaults) with a (YAML) mapping applied.

@@ -5,6 +5,28 @@ from transformers import CLIPConfig, PreTrainedConfig
 from .prompting import PIPELINE_HYPOTHESIS_TEMPLATE, TemplateIds, template_token_ids
 
 
+def class_token_ids(tokenizer, class_names: list[str]) -> list[list[int]]:
+    """The label token ids of ``class_names`` (``tokenizer`` without special tokens), checked.
+
+    Raises:
+        ValueError: unless ``class_names`` is a non-empty list of non-empty strings no two of which
+            tokenize alike (``"Red circle"`` and ``"red circle"`` do with a lower-casing tokenizer).
+    """
+    if isinstance(class_names, str) or not class_names or not all(isinstance(name, str) for name in class_names):
+        raise ValueError(f"class_names must be a non-empty list of class-name strings, got {class_names!r}.")
+    token_ids = [tokenizer(name, add_special_tokens=False)["input_ids"] for name in class_names]
+    first_seen: dict[tuple, int] = {}
+    for position, ids in enumerate(map(tuple, token_ids)):
+        if not ids:
+            raise ValueError(f"Class name at position {position} is empty.")
+        if ids in first_seen:
+            raise ValueError(
+                f"Class names {class_names[first_seen[ids]]!r} and {class_names[position]!r} tokenize "
+                "identically; class names must be distinct."
+            )
+        first_seen[ids] = position
+    return token_ids
+
 class HfZslConfig(PreTrainedConfig):
     """Base configuration: the frozen encoder's config inline, where its weights come from, and
     the token-level prompting every method shares.
@@ -57,20 +79,7 @@ class HfZslConfig(PreTrainedConfig):
 
     def set_classes(self, tokenizer, class_names: list[str]) -> None:
         """Record the trained classes and their label token ids (``tokenizer`` without special tokens)."""
-        if isinstance(class_names, str) or not class_names:
-            raise ValueError("class_names must be a non-empty list of class-name strings.")
-        token_ids = [tokenizer(name, add_special_tokens=False)["input_ids"] for name in class_names]
-        first_seen: dict[tuple, int] = {}
-        for position, ids in enumerate(map(tuple, token_ids)):
-            if not ids:
-                raise ValueError(f"Class name at position {position} is empty.")
-            if ids in first_seen:
-                raise ValueError(
-                    f"Class names {class_names[first_seen[ids]]!r} and {class_names[position]!r} tokenize "
-                    "identically; class names must be distinct."
-                )
-            first_seen[ids] = position
-        self.class_names, self.class_token_ids = list(class_names), token_ids
+        self.class_names, self.class_token_ids = list(class_names), class_token_ids(tokenizer, class_names)
 
     @property
     def prompt_ids(self) -> list[TemplateIds]:

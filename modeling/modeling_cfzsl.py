@@ -1,6 +1,7 @@
 """CFZSL: a trainable CNN in an attribute space and a frozen CLIP, combined in one semantic space
 (Yang et al., "Application of CLIP for efficient zero-shot learning", Multimedia Systems 2024)."""
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedConfig
 
 from .clip_features import check_pixel_values
+from .configuration_base import class_token_ids
 from .configuration_cfzsl import CFZSLConfig, cnn_config_from_dict, default_cnn_config
 from .modeling_base import HfZslPreTrainedModel
 from .outputs import ZeroShotImageClassifierOutput
@@ -48,12 +50,16 @@ def attribute_head(width: int, num_attributes: int) -> nn.Linear:
 
 
 def as_rows(matrix) -> list[list[float]]:
-    """A `(rows, columns)` array-like (list, numpy array, tensor) as a list of float lists."""
+    """A `(rows, columns)` array-like (list, numpy array, tensor) of finite numbers as a list of float lists."""
     if hasattr(matrix, "tolist"):
         matrix = matrix.tolist()
+    if not isinstance(matrix, list | tuple) or not all(isinstance(row, list | tuple) for row in matrix):
+        raise ValueError("Class attributes must be a 2-D (classes, attributes) array-like: one row per class.")
     rows = [[float(value) for value in row] for row in matrix]
     if len({len(row) for row in rows}) > 1:
         raise ValueError("Class attribute rows must all have the same length (one value per attribute).")
+    if not all(math.isfinite(value) for row in rows for value in row):
+        raise ValueError("Class attributes must be finite numbers (no NaN or infinity).")
     return rows
 
 
@@ -188,23 +194,30 @@ class CFZSLModel(HfZslPreTrainedModel):
         rows = as_rows(matrix)
         if isinstance(class_names, str) or len(rows) != len(class_names):
             raise ValueError(f"Give one attribute row per class: {len(rows)} rows for {len(class_names)} classes.")
-        known = self.config.attribute_names or []
-        if attribute_names is not None and known and list(attribute_names) != list(known):
+        repeated = sorted({name for name in class_names if list(class_names).count(name) > 1})
+        if repeated:
+            raise ValueError(f"Classes {repeated} are given more than once; give each class one attribute row.")
+        known = list(self.config.attribute_names or [])
+        fresh = not known
+        if attribute_names is not None and known and list(attribute_names) != known:
             raise ValueError("attribute_names differ from the model's; they must name the same attributes in order.")
-        if not known:
+        if fresh:
             width = len(rows[0]) if rows else 0
             known = list(attribute_names) if attribute_names is not None else [f"attribute_{i}" for i in range(width)]
-            self.config.attribute_names = known
-            head = attribute_head(self.cnn_width, len(known))
-            self.attribute_head = head.to(device=self.attribute_head.weight.device, dtype=self.attribute_head.weight.dtype)
         if any(len(row) != len(known) for row in rows):
             raise ValueError(f"Every attribute row needs {len(known)} values ({', '.join(known[:5])}, ...).")
         names = list(self.config.class_names or [])
         table = list(self.config.class_attributes or [None] * len(names))
         new = [name for name in class_names if name not in names]
+        if new and self.tokenizer is None:
+            raise ValueError("Adding classes needs the model's tokenizer (model.tokenizer is None).")
         if new:
-            if self.tokenizer is None:
-                raise ValueError("Adding classes needs the model's tokenizer (model.tokenizer is None).")
+            class_token_ids(self.tokenizer, names + new)  # names checked before anything changes
+        if fresh:  # every input is checked: size the attribute space
+            self.config.attribute_names = known
+            head = attribute_head(self.cnn_width, len(known))
+            self.attribute_head = head.to(device=self.attribute_head.weight.device, dtype=self.attribute_head.weight.dtype)
+        if new:
             self.config.set_classes(self.tokenizer, names + new)
             names, table = names + new, table + [None] * len(new)
         for name, row in zip(class_names, rows):

@@ -76,6 +76,20 @@ def batch(model, images, labels=CLASSES):
 
 
 # ---------------------------------------------------------------- shared pieces
+@pytest.mark.parametrize(
+    "labels, arguments, message",
+    [
+        ([0.7, 1.2, 1.9, 0.1], {}, "integer class labels"),
+        ([0, 1, 1, 0], {"batches_per_epoch": 0}, "batches_per_epoch must be a positive integer"),
+        ([0, 1, 1, 0], {"batches_per_epoch": -1}, "batches_per_epoch must be a positive integer"),
+        ([0, 1, 1, 0], {"classes_per_batch": 2.5}, "P must be a positive integer"),
+    ],
+)
+def test_pk_sampler_rejects_bad_arguments(labels, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        PKSampler(labels, **({"classes_per_batch": 2, "images_per_class": 2} | arguments))
+
+
 def test_pk_sampler_yields_p_by_k_blocks_seeded():
     labels = np.repeat(np.arange(5), [6, 5, 4, 7, 3])
     sampler = PKSampler(labels, classes_per_batch=3, images_per_class=2, seed=4)
@@ -241,6 +255,23 @@ def test_without_validation_images_calibration_scores_training_images_it_kept_ou
     assert torch.bincount(labels[rows]).tolist()[min(seen_ids):] == [round(0.2 * per_class) if i in seen_ids else 0
                                                                       for i in range(min(seen_ids), max(seen_ids) + 1)]
     np.testing.assert_array_equal(rows, cfzsl.held_out_seen_rows(labels, seen_ids, 0.2, seed=5))  # seeded
+
+
+def test_bad_attribute_input_changes_nothing(tiny_base):
+    model = hf_zsl.build("cfzsl", tiny_base, class_names=CLASSES)  # no attribute space yet
+    width = model.num_attributes
+    with pytest.raises(ValueError, match="Every attribute row needs 2 values"):
+        model.set_class_attributes(CLASSES, ATTRIBUTES.matrix, attribute_names=["x", "y"])
+    assert model.config.attribute_names is None and model.num_attributes == width  # the failed call left no trace
+    for matrix, names, message in [
+        ([[float("nan")] * 5] * 4, CLASSES, "finite"),
+        ([1.0, 0.0, 1.0, 0.0, 1.0], ["red square"], "2-D \\(classes, attributes\\)"),
+        ([[1.0] * 5, [0.0] * 5], ["red square", "red square"], "more than once"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.set_class_attributes(names, matrix)
+    model.set_class_attributes(CLASSES, ATTRIBUTES.matrix, ATTRIBUTES.attribute_names)  # a correct retry works
+    assert model.config.attribute_names == ATTRIBUTES.attribute_names
 
 
 def test_fit_needs_class_attributes(tiny_base, protocol):

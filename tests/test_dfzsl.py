@@ -102,6 +102,39 @@ def test_server_classifier_validates_its_weights():
         dfzsl.ServerClassifier(["a", "a"], torch.zeros(2, 8))
 
 
+@pytest.mark.parametrize(
+    "names, weights, error, message",
+    [
+        (["a", "b"], torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), ValueError, "\\['a'\\] are zero or not finite"),
+        (["a", "b"], torch.tensor([[1.0, 0.0], [0.0, 0.0]]), ValueError, "\\['b'\\] are zero or not finite"),
+        ("ab", torch.ones(2, 2), TypeError, "list of non-empty class-name strings"),
+        (["a", " "], torch.ones(2, 2), TypeError, "list of non-empty class-name strings"),
+        (["a", "b"], [[1.0, 0.0], [0.0, 1.0]], TypeError, "torch.as_tensor"),
+        (["a", "b"], torch.ones(2, 0), ValueError, "one row per class"),
+    ],
+)
+def test_server_classifier_rejects_bad_rows_and_names(names, weights, error, message):
+    with pytest.raises(error, match=message):
+        dfzsl.ServerClassifier(names, weights)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [({"held_out_fraction": -0.2}, "strictly between 0 and 1"), ({"held_out_fraction": 1.0}, "strictly between"),
+     ({"synthetic_per_class": 0}, "at least 1")],
+)
+def test_settings_out_of_range_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        dfzsl.DFZSLSettings(**values)
+
+
+def test_held_out_split_keeps_a_training_row_in_every_class():
+    labels = torch.tensor([0] * 10 + [1] + [2, 2])
+    (_, train), (_, held) = dfzsl._held_out_split(torch.zeros(13, 2), labels, 0.7, seed=0)
+    assert torch.bincount(train, minlength=3).tolist() == [3, 1, 1]
+    assert torch.bincount(held, minlength=3).tolist() == [7, 0, 1]
+
+
 def server_for(model) -> dfzsl.ServerClassifier:
     """A server whose rows are the seen classes' text features plus noise (what a probe would learn)."""
     ids = name_token_ids(model.tokenizer, SEEN)
@@ -149,6 +182,27 @@ def test_data_free_fit_is_reproducible_and_learns_the_context(tiny_base):
     torch.testing.assert_close(first.context, second.context)
     assert not torch.equal(first.context, initial_context)
     assert torch.count_nonzero(first.residual()) > 0
+
+
+def test_bad_input_to_a_fitted_model_is_refused_before_it_changes(tiny_base):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    dfzsl.fit_data_free(model, server_for(model), NEW, tiny_settings())
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    names = list(model.config.class_names)
+    server = server_for(model)
+    cases = [
+        (server, "cat", TypeError, "not the string 'cat'"),
+        (server, ["cat", SEEN[0].capitalize()], ValueError, "tokenize identically"),
+        (server, ["cat", "cat"], ValueError, "tokenize identically"),
+        (server, ["cat", ""], ValueError, "empty"),
+        (dfzsl.ServerClassifier(SEEN, torch.ones(len(SEEN), 7)), NEW, ValueError, "7-d; this model's CLIP features are"),
+    ]
+    for server_, new, error, message in cases:
+        with pytest.raises(error, match=message):
+            dfzsl.fit_data_free(model, server_, new, tiny_settings())
+        assert model.config.class_names == names
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(tensor, state[name], msg=name)
 
 
 def test_new_classes_must_be_new(tiny_base):

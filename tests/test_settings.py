@@ -38,6 +38,14 @@ def test_unknown_fields_are_named(values, message):
         settings_from_dict(defaults, values)
 
 
+@pytest.mark.parametrize("values", [{"epochs": 0}, {"batch_size": -1}, {"learning_rate": 0.0}, {"weight_decay": -0.1}])
+def test_fit_settings_out_of_range_are_refused(values):
+    with pytest.raises(ValueError, match="FitSettings"):
+        FitSettings(**values)
+    with pytest.raises(ValueError, match="FitSettings"):
+        settings_from_dict(rtos.DEFAULTS, values)
+
+
 def test_a_settings_object_is_not_a_mapping_of_overrides():
     with pytest.raises(TypeError, match="mapping of field names"):
         settings_from_dict(rtos.DEFAULTS, FitSettings(epochs=3))

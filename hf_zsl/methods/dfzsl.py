@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..modeling.configuration_base import class_token_ids
 from ..modeling.modeling_dfzsl import DFZSLModel
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..modeling.prompting import name_token_ids
@@ -90,6 +91,10 @@ class DFZSLSettings:
 
     def __post_init__(self):
         _check_server(self.server)
+        if not 0.0 < self.held_out_fraction < 1.0:
+            raise ValueError(f"held_out_fraction must lie strictly between 0 and 1, got {self.held_out_fraction}.")
+        if self.synthetic_per_class < 1:
+            raise ValueError(f"synthetic_per_class must be at least 1, got {self.synthetic_per_class}.")
 
 
 @dataclasses.dataclass
@@ -108,12 +113,23 @@ class ServerClassifier:
     weights: torch.Tensor
 
     def __post_init__(self):
-        if self.weights.ndim != 2 or self.weights.shape[0] != len(self.class_names):
-            raise ValueError(
-                f"weights must have shape ({len(self.class_names)}, dim), one row per class; got {tuple(self.weights.shape)}."
-            )
-        if len(set(self.class_names)) != len(self.class_names) or len(self.class_names) < 2:
+        names = self.class_names
+        if isinstance(names, str) or not all(isinstance(name, str) and name.strip() for name in names):
+            raise TypeError(f"class_names must be a list of non-empty class-name strings, got {names!r}.")
+        if len(set(names)) != len(names) or len(names) < 2:
             raise ValueError("A server classifier needs at least two distinct class names.")
+        if not isinstance(self.weights, torch.Tensor):
+            raise TypeError(
+                f"weights must be a torch.Tensor of shape ({len(names)}, dim), got {type(self.weights).__name__}; "
+                "wrap it with torch.as_tensor."
+            )
+        if self.weights.ndim != 2 or self.weights.shape[0] != len(names) or self.weights.shape[1] == 0:
+            raise ValueError(
+                f"weights must have shape ({len(names)}, dim), one row per class; got {tuple(self.weights.shape)}."
+            )
+        bad = [name for name, row in zip(names, self.weights) if not torch.isfinite(row).all() or not row.any()]
+        if bad:
+            raise ValueError(f"The weight rows of classes {bad[:5]} are zero or not finite; every class needs a direction.")
 
 
 def class_split(view: TrainingView) -> tuple[list[str], list[str]]:
@@ -246,13 +262,15 @@ def _adapted(model: DFZSLModel, features: torch.Tensor) -> torch.Tensor:
 
 
 def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
-    """Split rows into (train, held-out) with ``fraction`` of every class held out (seeded)."""
+    """Split rows into (train, held-out) with ``fraction`` of every class held out (seeded); a class keeps at
+    least one training row, and one with two or more rows gives at least one held-out row."""
     generator = torch.Generator().manual_seed(seed)
     held = torch.zeros(len(labels), dtype=torch.bool)
     for label in labels.unique():
         rows = torch.nonzero(labels == label).flatten()
         rows = rows[torch.randperm(len(rows), generator=generator)]
-        held[rows[: round(fraction * len(rows))]] = True
+        count = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+        held[rows[:count]] = True
     return (features[~held], labels[~held]), (features[held], labels[held])
 
 
@@ -282,11 +300,17 @@ def fit_data_free(
     settings = settings or DFZSLSettings()
     if protocol not in SELECTION_METRICS:
         raise ValueError(f"DFZSL is evaluated under a gzsl or base2new protocol, not {protocol!r}.")
+    if isinstance(new_class_names, str):
+        raise TypeError(f"new_class_names must be a list of class names, not the string {new_class_names!r}.")
     seen = list(server.class_names)
     new = list(new_class_names)
     overlap = sorted(set(seen) & set(new))
     if overlap or not new:
         raise ValueError(f"New classes must be non-empty and disjoint from the server's classes; both have {overlap}.")
+    class_token_ids(model.tokenizer, seen + new)  # the names the classifier will record: checked before any stage
+    dim = model.config.clip_config.projection_dim
+    if server.weights.shape[1] != dim:
+        raise ValueError(f"The server's weights are {server.weights.shape[1]}-d; this model's CLIP features are {dim}-d.")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
