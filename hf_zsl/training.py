@@ -11,6 +11,7 @@ A method with a trainable image branch (``needs_pixel_values``) also gets each b
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -102,6 +103,10 @@ class LabelledFeatures:
     features: torch.Tensor
     labels: torch.Tensor
     class_names: list[str]
+
+    def to(self, device: torch.device | str) -> LabelledFeatures:
+        """The same features and labels on ``device``."""
+        return LabelledFeatures(self.features.to(device), self.labels.to(device), self.class_names)
 
     @classmethod
     def of(cls, model: HfZslPreTrainedModel, dataset, class_names: Sequence[str], label_column: str = "label"):
@@ -208,14 +213,42 @@ class PenalisedTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def cpu_only() -> bool:
+    """Whether training stays on the CPU: no CUDA device, or ``ACCELERATE_USE_CPU`` set (``accelerate
+    launch --cpu``), which ``TrainingArguments`` also obeys."""
+    return not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "false").lower() in ("1", "true", "yes")
+
+
 def distributed_state() -> PartialState:
     """This process's place in a (possibly multi-process) run.
 
-    On machines without CUDA the state is built with ``cpu=True`` so that ``torchrun`` /
+    Without CUDA (:func:`cpu_only`) the state is built with ``cpu=True`` so that ``torchrun`` /
     ``accelerate launch`` with several processes really forms a gloo group (without it every
     process silently trains alone).
     """
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=cpu_only())
+
+
+def training_device() -> torch.device:
+    """The device :class:`Trainer` trains on in this process: its GPU when CUDA is available (under
+    ``accelerate launch``, the process's own), else the CPU."""
+    return distributed_state().device
+
+
+def on_training_device(fit: Callable) -> Callable:
+    """Decorate a method's ``fit(model, ...)`` to move ``model`` to :func:`training_device` first.
+
+    Trainer moves the model there anyway; moving it before anything runs lets the frozen image tower
+    encode the support set on the GPU too, and keeps every step of the fit on one device. The fitted
+    model stays there.
+    """
+
+    @functools.wraps(fit)
+    def fit_on_training_device(model: torch.nn.Module, *args, **kwargs):
+        model.to(training_device())
+        return fit(model, *args, **kwargs)
+
+    return fit_on_training_device
 
 
 def training_arguments(settings: FitSettings, output_dir: str | None = None, **overrides) -> TrainingArguments:
@@ -233,7 +266,7 @@ def training_arguments(settings: FitSettings, output_dir: str | None = None, **o
         data_seed=settings.seed,
         logging_steps=settings.logging_steps,
         save_strategy="no",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=cpu_only(),
         report_to=[],
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -302,7 +335,7 @@ def check_synchronised(model: torch.nn.Module, accelerator) -> None:
 
 def accuracy_on_features(model: HfZslPreTrainedModel, data: LabelledFeatures) -> float:
     """Top-1 accuracy of ``model`` on cached features over their label set."""
-    text = model.tokenizer(data.class_names, padding=True, return_tensors="pt")
+    text = model.tokenizer(data.class_names, padding=True, return_tensors="pt").to(model.device)
     with torch.inference_mode():
         logits = model(**text, image_embeds=data.features.to(model.device)).logits_per_image
     return float((logits.argmax(-1).cpu() == data.labels).float().mean())

@@ -45,7 +45,9 @@ class DFZSLModel(CoOpModel):
         super().reset_context()
         first, last = self.t2i[0], self.t2i[2]
         with torch.no_grad():
-            first.weight.normal_(0.0, T2I_INIT_STD, generator=torch.Generator().manual_seed(self.config.context_seed))
+            # Drawn on the CPU, so a seed gives the same residual on every device.
+            generator = torch.Generator().manual_seed(self.config.context_seed)
+            first.weight.copy_(torch.empty(first.weight.shape).normal_(0.0, T2I_INIT_STD, generator=generator))
             first.bias.zero_()
             last.weight.zero_()
             last.bias.zero_()

@@ -19,6 +19,8 @@ import yaml
 
 from hf_zsl.commands import train
 from hf_zsl.registry import get_method
+from accelerate.state import AcceleratorState
+
 from hf_zsl.training import distributed_state, settings_from_dict
 
 KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir")
@@ -53,7 +55,14 @@ def main() -> None:
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
     )
     if state.is_main_process:
-        run = {"world_size": state.num_processes, "config": config, "train_seconds": record["train_seconds"]}
+        run = {
+            "world_size": state.num_processes,
+            "device": str(state.device),
+            # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16")
+            "mixed_precision": AcceleratorState().mixed_precision,
+            "config": config,
+            "train_seconds": record["train_seconds"],
+        }
         with open(os.path.join(config["output_dir"], "run.json"), "w") as handle:
             json.dump(run, handle, indent=2)
 

@@ -217,7 +217,8 @@ def test_fit_learns_attributes_and_calibrates_on_validation_classes(tiny_base, p
     test = protocol.data["test"]
     images, labels = list(test["image"]), list(test["label"])
     with torch.no_grad():
-        predicted = model(**batch(model, images)).predicted_attributes
+        inputs = {name: tensor.to(model.device) for name, tensor in batch(model, images).items()}
+        predicted = model(**inputs).predicted_attributes.cpu()
     truth = torch.tensor(ATTRIBUTES.rows([CLASSES[i] for i in labels]))
     colour = (predicted[:, :3].argmax(-1) == truth[:, :3].argmax(-1)).float()
     unseen = torch.tensor([CLASSES[i] in UNSEEN for i in labels])

@@ -175,10 +175,10 @@ def test_pipeline_from_folder_and_object(model, images, tmp_path):
     expected = dict(zip(LABELS, logits.softmax(-1).tolist()))
     model.save_pretrained(tmp_path)
     for classifier in (
-        pipeline("zero-shot-image-classification", model=str(tmp_path)),
+        pipeline("zero-shot-image-classification", model=str(tmp_path), device=model.device),
         pipeline("zero-shot-image-classification", model=model, tokenizer=model.tokenizer,
-                 image_processor=model.image_processor),
-    ):
+                 image_processor=model.image_processor, device=model.device),
+    ):  # on the model's device: a pipeline given none takes the GPU where there is one
         result = classifier(images[0], candidate_labels=LABELS)
         assert [r["label"] for r in result] == sorted(expected, key=expected.get, reverse=True)
         for r in result:

@@ -9,7 +9,7 @@ import torch
 
 from ..modeling.modeling_ccli import CCLIModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, run_settings, snapshot, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, snapshot, train_on_features
 from .ccli_concepts import learn_concepts, shapes_concepts
 
 DEFAULTS = FitSettings(epochs=100, batch_size=1024, learning_rate=1e-1)  # full batch at 16 shots × ≤ 64 classes
@@ -24,6 +24,7 @@ def initialise_concept_branch(model: CCLIModel, train: LabelledFeatures) -> list
     """
     concepts = model.config.concepts or shapes_concepts()
     num_classes = len(train.class_names)
+    train = train.to(model.device)
     learned = learn_concepts(model, concepts, train.features, train.labels, num_classes)
     with torch.no_grad():
         model.visual_concepts.copy_(learned.visual)
@@ -45,6 +46,7 @@ def choose_alpha(model: CCLIModel, val: LabelledFeatures) -> tuple[float, float]
     return ALPHA_GRID[best], scores[best]
 
 
+@on_training_device
 def fit(model: CCLIModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Fit CCLI on a few-shot (or domain-shift source) training view.
 

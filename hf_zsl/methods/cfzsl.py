@@ -24,6 +24,7 @@ from ..training import (
     ImageFeatureDataset,
     LabelledFeatures,
     PixelLabelSetCollator,
+    on_training_device,
     run_settings,
     run_trainer,
     snapshot,
@@ -200,6 +201,7 @@ def choose_calibration_on_validation(
     return choose_calibration(logits, references, remaining_ids), source
 
 
+@on_training_device
 def fit(model: CFZSLModel, view: TrainingView, settings: FitSettings | None = None, calibrate: bool = True) -> dict:
     """Fit CFZSL on a GZSL training view (with class attributes).
 

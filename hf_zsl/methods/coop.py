@@ -12,7 +12,7 @@ import dataclasses
 
 from ..modeling.modeling_coop import CoOpModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, run_settings, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, on_training_device, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=50, batch_size=1024, learning_rate=2e-3)
 LEARNING_RATE_SCALES = (1.0, 5.0)  # the learning rates tried: settings.learning_rate times each
@@ -25,6 +25,7 @@ def validation_accuracy(model: CoOpModel, view: TrainingView) -> float:
     return accuracy_on_features(model, LabelledFeatures.of(model, view.val, view.train_class_names, view.label_column))
 
 
+@on_training_device
 def fit(model: CoOpModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Train the context from its initialisation once per learning rate; keep the best on ``view.val``.
 

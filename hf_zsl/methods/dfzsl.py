@@ -31,7 +31,7 @@ from ..modeling.modeling_dfzsl import DFZSLModel
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
-from ..training import FitSettings, LabelledFeatures, keep_best_run, run_settings, train_on_features
+from ..training import FitSettings, LabelledFeatures, keep_best_run, on_training_device, run_settings, train_on_features
 from . import linear_probe
 from .dfzsl_classifier import SELECTION_METRICS, ClassifierSettings, predict, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
@@ -201,7 +201,7 @@ def _probe_server(model: DFZSLModel, seen_view: _SeenClassView) -> tuple[torch.T
 
     chosen, _, _ = keep_best_run(probe, (False, True), run, score)
     probe.config.init_from_text = chosen
-    return probe.class_weights.detach().float(), runs[chosen]
+    return probe.class_weights.detach().float().cpu(), runs[chosen]
 
 
 def train_server(
@@ -238,6 +238,7 @@ def train_server(
     return server, info
 
 
+@on_training_device
 def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = None) -> dict:
     """Train the server on ``view``'s seen-class images, then DFZSL from the server alone.
 
@@ -257,8 +258,8 @@ def fit(model: DFZSLModel, view: TrainingView, settings: DFZSLSettings | None = 
 
 
 def _adapted(model: DFZSLModel, features: torch.Tensor) -> torch.Tensor:
-    """FLPT-adapted, re-normalised features ``normalize(x + λ·r)``, `(n, dim)` on the CPU."""
-    return F.normalize(model.adapt_images(features.to(model.device)).float().cpu(), dim=-1)
+    """FLPT-adapted, re-normalised features ``normalize(x + λ·r)``, `(n, dim)` on the model's device."""
+    return F.normalize(model.adapt_images(features.to(model.device)).float(), dim=-1)
 
 
 def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
@@ -274,6 +275,7 @@ def _held_out_split(features: torch.Tensor, labels: torch.Tensor, fraction: floa
     return (features[~held], labels[~held]), (features[held], labels[held])
 
 
+@on_training_device
 def fit_data_free(
     model: DFZSLModel,
     server: ServerClassifier,
@@ -340,8 +342,9 @@ def fit_data_free(
     lap("flpt")
 
     # 3. Conditional generator on FLPT-adapted virtual features, conditioned on FLPT text features.
+    # It trains on the model's device (the GPU when there is one); its output returns to the CPU.
     with torch.no_grad():
-        conditions = model.prompt_tuned_features(name_token_ids(model.tokenizer, seen + new)).float().cpu()
+        conditions = model.prompt_tuned_features(name_token_ids(model.tokenizer, seen + new)).float()
         train_x, held_x = _adapted(model, train_x), _adapted(model, held_x)
     generator_settings = dataclasses.replace(settings.generator, seed=settings.seed + 1)
     generator = train_generator(train_x, train_y, conditions[: len(seen)], generator_settings)
@@ -349,9 +352,12 @@ def fit_data_free(
     synthetic_x, synthetic_y = synthesise(generator, new_conditions, settings.synthetic_per_class, seed=settings.seed + 2)
     per_class_held = max(1, round(settings.held_out_fraction * settings.synthetic_per_class))
     held_synthetic_x, held_synthetic_y = synthesise(generator, new_conditions, per_class_held, seed=settings.seed + 3)
+    conditions, train_x, held_x, synthetic_x, held_synthetic_x = (
+        tensor.cpu() for tensor in (conditions, train_x, held_x, synthetic_x, held_synthetic_x)
+    )
     lap("generator")
 
-    # 4. The logit-adjusted cosine classifier over all classes.
+    # 4. The logit-adjusted cosine classifier over all classes (small: it runs on the CPU).
     offset = len(seen)
     classifier = dataclasses.replace(settings.classifier, seed=settings.seed + 4)
     seen_ids, new_ids = list(range(len(seen))), list(range(offset, offset + len(new)))

@@ -197,7 +197,7 @@ class _Trainer:
             if s.encoded_noise:
                 noise = model.encoder.sample(real, conditions)[0]
             else:
-                noise = torch.randn(real.shape[0], model.latent_size)
+                noise = torch.randn(real.shape[0], model.latent_size, device=real.device)
             fake = model(noise, conditions, use_feedback)
         self.optim.critic.zero_grad()
         wasserstein = model.critic(real, conditions).mean() - model.critic(fake, conditions).mean()
@@ -218,7 +218,7 @@ class _Trainer:
         if s.encoded_noise:
             fake = reconstruction
         else:
-            fake = model(torch.randn(real.shape[0], model.latent_size), conditions, use_feedback)
+            fake = model(torch.randn(real.shape[0], model.latent_size, device=real.device), conditions, use_feedback)
         with _frozen(model.critic, model.decoder):
             adversarial = -model.critic(fake, conditions).mean()
             semantic = weighted_l1(model.decoder(fake)[0], conditions)
@@ -261,7 +261,8 @@ def train_generator(
     """Train the conditional generator on labelled features of the seen classes.
 
     Args:
-        features: `(N, d)` L2-normalised features (DFZSL: the virtual seen-class features).
+        features: `(N, d)` L2-normalised features (DFZSL: the virtual seen-class features); the generator is
+            built and trained on their device.
         labels: `(N,)` integer indices into the rows of ``conditions``.
         conditions: `(C_seen, a)` L2-normalised condition of each seen class (DFZSL: FLPT text features).
         settings: hyper-parameters; :class:`GeneratorSettings` defaults when ``None``.
@@ -273,14 +274,15 @@ def train_generator(
     """
     settings = settings or GeneratorSettings()
     _check_inputs(features, labels, conditions)
-    features, conditions = features.detach().float(), conditions.detach().float()
+    device = features.device
+    features, conditions = features.detach().float(), conditions.detach().float().to(device)
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(settings.seed)
         model = ConditionalFeatureGenerator(
             features.shape[1], conditions.shape[1], settings.hidden_for(features.shape[1]),
             settings.feedback, settings.feedback_weight,
-        )
+        ).to(device)
         model.train()
         trainer = _Trainer(model, features, conditions[labels.long()], settings)
         loops = (False, True) if settings.feedback else (False,)
@@ -307,16 +309,18 @@ def synthesise(
 
     Returns:
         ``(features (C · per_class, d) unit rows, labels (C · per_class,))``; label ``i`` is row ``i`` of
-        ``conditions``, features grouped by class in row order.
+        ``conditions``, features grouped by class in row order, on the generator's device (the noise is
+        drawn on the CPU, so a seed gives the same noise on every device).
     """
     _check_conditions(conditions, generator.condition_dim)
     if per_class < 1:
         raise ValueError(f"`per_class` must be at least 1, got {per_class}.")
     rng = torch.Generator().manual_seed(seed)
+    device = next(generator.parameters()).device
     generator.eval()
     drawn = []
-    for condition in conditions.float():
-        noise = torch.randn(per_class, generator.latent_size, generator=rng)
+    for condition in conditions.float().to(device):
+        noise = torch.randn(per_class, generator.latent_size, generator=rng).to(device)
         drawn.append(generator(noise, condition.expand(per_class, -1)))
     labels = torch.arange(conditions.shape[0]).repeat_interleave(per_class)
     return torch.cat(drawn), labels

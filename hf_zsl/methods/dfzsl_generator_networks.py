@@ -175,7 +175,7 @@ def vae_loss(reconstruction: torch.Tensor, features: torch.Tensor, mean: torch.T
 
 def gradient_penalty(critic: ConditionalCritic, real: torch.Tensor, fake: torch.Tensor, conditions: torch.Tensor):
     """WGAN-GP: mean of ``(||∇_x critic(x̂, a)||₂ − 1)²`` at random interpolates ``x̂`` of real and fake `(B, d)`."""
-    alpha = torch.rand(real.shape[0], 1)
+    alpha = torch.rand(real.shape[0], 1, device=real.device)
     interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     scores = critic(interpolates, conditions)
     (gradients,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)

@@ -6,13 +6,14 @@ import torch
 
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, run_settings, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, on_training_device, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=30, batch_size=256, learning_rate=1e-3)
 # Strengths of the pull towards the zero-shot initialisation, lambda * ||W - W0||^2 (0: plain probe).
 REGULARISATION_GRID = (0.0, 0.01, 0.1, 1.0)
 
 
+@on_training_device
 def fit(model: LinearProbeModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Train the probe once per regularisation strength; keep the best on ``view.val``.
 

@@ -7,7 +7,7 @@ import time
 
 from ..modeling.modeling_rtos import RTOSModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, run_settings, train_on_features
+from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=20, batch_size=128, learning_rate=1e-2)
 # Fusion weights of the RTM output (0: zero-shot CLIP alone) and relation temperatures, searched on
@@ -28,6 +28,7 @@ def select_alpha_tau(model: RTOSModel, val: LabelledFeatures) -> tuple[float, fl
     return (*grid[best], scores[best])
 
 
+@on_training_device
 def fit(model: RTOSModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Few-shot mode: train the anchor tokens and RTM projections with cross-entropy at the configured
     ``alpha`` / ``tau``; both modes: then choose ``alpha`` and ``tau`` on ``view.val``.

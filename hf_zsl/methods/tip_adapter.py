@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..features import image_features
 from ..modeling.modeling_tip_adapter import TipAdapterModel
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, run_settings, snapshot, train_on_features
+from ..training import FitSettings, LabelledFeatures, on_training_device, run_settings, snapshot, train_on_features
 
 # Tip-Adapter-F's recipe: AdamW (torch's default weight decay 0.01, as in the official code), lr 1e-3,
 # cosine, batch 256. One epoch here is one pass over all cached augmented views (augment_views ×
@@ -62,6 +62,7 @@ def choose_alpha_beta(model: TipAdapterModel, val: LabelledFeatures) -> dict:
     return {"alpha": model.config.alpha, "beta": model.config.beta, "val_accuracy": accuracy}
 
 
+@on_training_device
 def fit(model: TipAdapterModel, view: TrainingView, settings: FitSettings | None = None) -> dict:
     """Fit Tip-Adapter (training-free) or, with ``config.fine_tune_keys``, Tip-Adapter-F.
 
