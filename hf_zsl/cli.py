@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .modeling.modeling_base import EMBEDDED_BASE

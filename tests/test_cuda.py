@@ -90,7 +90,7 @@ def test_generator_noise_is_the_same_on_every_device():
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-4, rtol=1e-4)
 
 
-def test_accelerate_bf16_config_trains_under_bf16_autocast(recipe_config):
+def test_accelerate_bf16_config_trains_under_bf16_autocast(recipe_config):  # noqa: F811
     """``accelerate launch --config_file recipes/accelerate/gpu.yaml``: the fit's Accelerator runs bf16
     autocast on the GPU and the learned tensors stay float32, close to a float32 run's."""
     folder, config = recipe_config

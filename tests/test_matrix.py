@@ -11,7 +11,6 @@ import pytest
 import torch
 from conftest import LABELS
 from method_cases import CASES
-from PIL import Image
 from transformers import AutoConfig, AutoModelForZeroShotImageClassification, pipeline
 
 import hf_zsl
