@@ -8,9 +8,10 @@
   come from the seen classes' validation images. With the embedded CLIP those 16 pairs were in
   pretraining (easier than the real unseen pairs); ``--base`` a development CLIP pretrained without
   them (``benchmarks/configs/pretrain_dev_clip.yaml``) makes them as new as the real unseen pairs.
-* ``base2new``: only the *base* classes of the shapes base-to-new split (blue, cyan, green, orange
-  × shape), split again by sorted name (blue, cyan → base; green, orange → new, new colours as in
-  the real split); training uses their training images, scores their validation images.
+* ``base2new``: only the *base* classes of the shapes base-to-new split (red, orange, yellow, green
+  × shape), split again by the same rule, label-id order (red, orange → base; yellow, green → new,
+  new colours as in the real split); training uses their training images, scores their validation
+  images.
 * ``base2new-fresh``: the same classes in a fresh draw of the world's images (data seed 1; the real
   split is drawn with seed 0), with larger scoring sets: the development base classes are
   scored on their 20 test images each, the development new classes (never trained on) on all 48 of
@@ -88,7 +89,7 @@ def fresh_base_to_new_development_protocol(data_seed: int = 1) -> BaseToNewProto
         raise ValueError("data seed 0 is the draw the real base-to-new split is scored on; use another one.")
     full = shapes.base_to_new(None)
     data, names = task_data("colour_shape", data_seed), full.class_names
-    development_base = sorted(full.base_classes)[: math.ceil(len(full.base_classes) / 2)]  # checked below
+    development_base = full.base_classes[: math.ceil(len(full.base_classes) / 2)]  # checked below
     development_new = [c for c in full.base_classes if c not in development_base]
 
     def rows(split: str, classes: list[str]) -> datasets.Dataset:

@@ -8,8 +8,8 @@
 * GZSL (``hf_zsl.shapes.gzsl``): 80 colour × shape classes, 16 of them unseen (never in
   pretraining either); every seen-class training image; T1 (per-class accuracy on unseen images
   among unseen classes), S / U (per-class accuracy on seen / unseen images among all classes), H.
-* Base-to-new (``hf_zsl.shapes.base_to_new``): the 56 colour_shape classes, base = first half of
-  the sorted names; base (among base) and new (among new) accuracy, sample-averaged, and HM.
+* Base-to-new (``hf_zsl.shapes.base_to_new``): the 56 colour_shape classes, base = the first half
+  in label-id order (CoCoOp's rule); base (among base) and new (among new) accuracy, sample-averaged, and HM.
   CoOp, which learns its prompt from the real base images, is run beside DFZSL for reference.
 * Base-to-new under a colour shift: the same split of the ``warm_light`` and ``hue_shift`` few-shot
   tasks (lighting never seen in pretraining), every base training image; there the base-class

@@ -44,7 +44,7 @@ PROTOCOL_TEXT = {
     "zeroshot": "Zero-shot: no labelled image was used; the test split is scored directly.",
     "fewshot": "Few-shot: k labelled images per class, drawn by a seeded sampler that gives every method the "
     "same indices.",
-    "base2new": "Base-to-new: trained on the base classes (the first half of the sorted class names) and "
+    "base2new": "Base-to-new: trained on the base classes (the first half of the classes in label-id order, as CoCoOp) and "
     "evaluated separately on base and on new classes.",
     "gzsl": "Generalized zero-shot: trained on seen classes; test images of seen and unseen classes are "
     "classified over both label sets.",

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_protocol_arguments(train)
     train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id or 'embedded'")
     train.add_argument("--output-dir", required=True)
+    train.add_argument("--overwrite", action="store_true", help="replace an --output-dir that holds files (after training)")
 
     evaluate = commands.add_parser("eval", help="evaluate a saved model (or a base CLIP, zero-shot) on a protocol")
     evaluate.add_argument("--model", required=True, help="saved hf_zsl folder, Hub id, base CLIP or 'embedded'")
@@ -62,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             commands.demo(args.model, args.json, args.chart, args.methods)
         elif args.command == "train":
-            commands.train(args.method, args.protocol, args.shots, args.seed, args.model, args.dataset, args.output_dir)
+            commands.train(
+                args.method, args.protocol, args.shots, args.seed, args.model, args.dataset, args.output_dir,
+                overwrite=args.overwrite,
+            )
         else:
             commands.evaluate(args.model, args.protocol, args.shots, args.seed, args.dataset, args.json)
     except (ValueError, TypeError, KeyError, OSError) as error:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 
 from transformers import AutoModelForZeroShotImageClassification
 
 from .evaluation import evaluate_protocol
-from .factory import build
+from .factory import build, folder_model_type, is_hf_zsl_type
 from .registry import METHODS, get_method
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
 from .report import format_table, save_chart
@@ -26,18 +26,26 @@ CARD_METRICS = ("accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", 
 
 def load_model(name_or_path: str) -> HfZslPreTrainedModel:
     """A saved hf_zsl model, or zero-shot CLIP over a base encoder (folder, Hub id, ``"embedded"``)."""
-    config_path = os.path.join(name_or_path, "config.json")
-    if os.path.isfile(config_path):
-        with open(config_path) as handle:
-            is_hf_zsl = json.load(handle).get("model_type", "").startswith("hfzsl_")
-        if is_hf_zsl:
-            return AutoModelForZeroShotImageClassification.from_pretrained(name_or_path).eval()
+    if os.path.isdir(name_or_path) and is_hf_zsl_type(folder_model_type(name_or_path)):
+        return AutoModelForZeroShotImageClassification.from_pretrained(name_or_path).eval()
     if name_or_path == EMBEDDED_BASE or os.path.isdir(name_or_path):
         return build("zeroshot", name_or_path)
     model = AutoModelForZeroShotImageClassification.from_pretrained(name_or_path)
     if not isinstance(model, HfZslPreTrainedModel):
         return build("zeroshot", name_or_path)
     return model.eval()
+
+
+def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
+    """Refuse, before anything trains, an ``output_dir`` that is a file, or a folder holding files
+    (unless ``overwrite``: :func:`train` then replaces it once training has succeeded)."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"--output-dir {output_dir} is a file; choose a folder path.")
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+        raise ValueError(
+            f"--output-dir {output_dir} already holds files; choose a new folder, or pass --overwrite to replace "
+            "it once training succeeds."
+        )
 
 
 def train(
@@ -49,6 +57,7 @@ def train(
     dataset: str,
     output_dir: str,
     settings: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Fit ``method`` on each task of the protocol, evaluate, and save.
 
@@ -56,12 +65,17 @@ def train(
     (``output_dir/<task>`` when the protocol has several tasks) and the result record to
     ``output_dir/eval_results.json``; returns the record. Under ``accelerate launch`` every process
     trains (gradients synchronised) and only the main process writes. ``settings``: overrides of the
-    method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`).
+    method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`). An ``output_dir``
+    holding files is refused before training (:func:`check_output_dir`); with ``overwrite`` it is
+    removed, whole, only after training has succeeded.
     """
+    check_output_dir(output_dir, overwrite)
     protocols = make_protocols(protocol, dataset, shots, seed)
     record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
     if not distributed_state().is_main_process:
         return record
+    if overwrite and os.path.isdir(output_dir):
+        shutil.rmtree(output_dir)  # stale files of another method must not mix with the new model's
     for task, model in models.items():
         model.card_info |= {
             "protocol": {"kind": protocol, "k": record["shots"], "seed": seed, "dataset": dataset, "task": task},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
@@ -9,6 +10,48 @@ from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel, resolve_base_path
 from .registry import get_method
 from .templates import resolve_templates
+
+
+def folder_model_type(folder: str) -> str | None:
+    """The ``model_type`` in ``folder/config.json`` (``None`` when there is no such file).
+
+    Raises:
+        ValueError: naming the file, when it is not readable JSON (a truncated or damaged download).
+    """
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as handle:
+            return json.load(handle).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise ValueError(f"{path} is not a readable JSON config ({error}); download or save the model again.") from None
+
+
+def is_hf_zsl_type(model_type: str | None) -> bool:
+    """Whether ``model_type`` names a saved hf_zsl model (every method's is ``hfzsl_<method>``)."""
+    return bool(model_type) and model_type.startswith("hfzsl_")
+
+
+def _load_clip(base: str) -> CLIPModel:
+    """The complete CLIP at ``base``: refuses a saved hf_zsl model and a checkpoint missing CLIP weights
+    (loading either would silently train and score on randomly initialised towers)."""
+    path = resolve_base_path(base)
+    model_type = folder_model_type(path) if os.path.isdir(path) else None
+    if is_hf_zsl_type(model_type):
+        raise ValueError(
+            f"{base} is a saved hf_zsl model ({model_type}), not a CLIP base. Load it with "
+            f"AutoModelForZeroShotImageClassification.from_pretrained (hf-zsl eval --model {base}), or build on "
+            "the base named by its config's base_model_name_or_path."
+        )
+    clip, loading = CLIPModel.from_pretrained(path, output_loading_info=True)
+    missing = loading["missing_keys"]
+    if missing:
+        raise ValueError(
+            f"{base} is not a complete CLIP checkpoint: {len(missing)} weights are missing (e.g. {sorted(missing)[:3]}) "
+            "and would be random. Pass a CLIP folder, a Hub id or 'embedded'."
+        )
+    return clip
 
 
 def load_base(base: str | CLIPModel, tokenizer=None, image_processor=None):
@@ -25,7 +68,7 @@ def load_base(base: str | CLIPModel, tokenizer=None, image_processor=None):
         path = resolve_base_path(base)
         if base == EMBEDDED_BASE and not os.path.isdir(path):
             raise ValueError(f"The embedded tiny CLIP is missing from this installation (looked in {path}).")
-        clip = CLIPModel.from_pretrained(path)
+        clip = _load_clip(base)
     else:
         raise TypeError(f"base must be a folder, a Hub id, 'embedded' or a CLIPModel, got {type(base).__name__}.")
     if tokenizer is None or image_processor is None:

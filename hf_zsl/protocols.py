@@ -4,7 +4,7 @@ A protocol fixes what training may see (which images, which classes, which valid
 what is tested, so every method is trained and scored on exactly the same data:
 
 * :class:`FewShotProtocol` — ``k`` images per class (``k``, ``seed`` → the same indices everywhere).
-* :class:`BaseToNewProtocol` — train on the first ⌈n/2⌉ sorted class names, test base and new apart.
+* :class:`BaseToNewProtocol` — train on the first ⌈n/2⌉ classes in label order, test base and new apart.
 * :class:`GZSLProtocol` — train on seen classes, test seen and unseen images over all classes.
 * :class:`DomainShiftProtocol` — train on source domains, test on each target domain.
 
@@ -393,7 +393,10 @@ class FewShotProtocol(EvaluationProtocol):
 
 
 class BaseToNewProtocol(EvaluationProtocol):
-    """Base-to-new generalisation: base = the first ⌈n/2⌉ sorted class names, new = the rest.
+    """Base-to-new generalisation: base = the first ⌈n/2⌉ classes in label-id order, new = the rest.
+
+    As CoOp / CoCoOp's ``subsample_classes`` (the sorted label ids, ``m = ceil(n / 2)``), so a CoOp split
+    file gives the published base / new classes.
 
     Training (and validation) sees base classes only, labelled over :attr:`base_classes`;
     :meth:`test_splits` gives ``"base"`` (labelled over the base classes) and ``"new"`` (labelled
@@ -405,9 +408,8 @@ class BaseToNewProtocol(EvaluationProtocol):
 
     def __init__(self, data: Mapping[str, datasets.Dataset], k: int | None = None, seed: int = 0, **kwargs):
         super().__init__(data, k=k, seed=seed, **kwargs)
-        ordered = sorted(self.class_names)
-        cut = math.ceil(len(ordered) / 2)
-        self.base_classes, self.new_classes = ordered[:cut], ordered[cut:]
+        cut = math.ceil(len(self.class_names) / 2)
+        self.base_classes, self.new_classes = self.class_names[:cut], self.class_names[cut:]
         self._select()
 
     @property

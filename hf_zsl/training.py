@@ -58,7 +58,8 @@ def settings_from_dict(defaults, values: dict):
     mapping, applied to that field's own value.
 
     Raises:
-        TypeError: when ``values`` is not a mapping (pass ``{"epochs": 10}``, not a settings object).
+        TypeError: when ``values`` is not a mapping (pass ``{"epochs": 10}``, not a settings object), a
+            nested field is not given a mapping, or a value's type is not its field's (``"ten"`` for epochs).
         ValueError: for a key that is not a field (the message lists the fields).
     """
     if not isinstance(values, Mapping):
@@ -85,9 +86,29 @@ def _override(defaults, values: dict):
     resolved = {}
     for name, value in values.items():
         default = getattr(defaults, name)
-        nested = dataclasses.is_dataclass(default) and isinstance(value, Mapping)
-        resolved[name] = _override(default, value) if nested else value
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, Mapping):
+                raise TypeError(
+                    f"Settings field {name!r} takes a mapping of {type(default).__name__} fields, e.g. "
+                    f"{{{name}: {{epochs: 30}}}}; got {value!r}."
+                )
+            resolved[name] = _override(default, value)
+        else:
+            _check_value_type(name, value, default)
+            resolved[name] = value
     return dataclasses.replace(defaults, **resolved)
+
+
+def _check_value_type(name: str, value, default) -> None:
+    """Raise ``TypeError`` unless ``value`` has the type of the field's ``default`` (an int is a valid float)."""
+    if default is None or value is None:
+        return
+    expected = type(default)
+    fits = isinstance(value, bool) if expected is bool else not isinstance(value, bool) and (
+        isinstance(value, expected) or (expected is float and isinstance(value, int))
+    )
+    if not fits:
+        raise TypeError(f"Settings field {name!r} takes {expected.__name__} values (default {default!r}); got {value!r}.")
 
 
 @dataclasses.dataclass

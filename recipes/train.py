@@ -5,6 +5,7 @@
     python recipes/train.py --config ... --set shots=4 seed=2 output_dir=outputs/lp4
 
 Config keys: method, protocol, shots (a number, or ``all``), seed, model, dataset, output_dir,
+overwrite (replace an output_dir that holds files, once training succeeds),
 and optionally ``settings``: fields replacing the method's own default settings, the others keeping
 their default (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
 DFZSL's ``DFZSLSettings`` nests one mapping per stage, e.g. ``settings: {generator: {epochs: 30}}``).
@@ -17,13 +18,13 @@ import os
 
 import yaml
 
-from hf_zsl.commands import train
-from hf_zsl.registry import get_method
 from accelerate.state import AcceleratorState
 
+from hf_zsl.commands import train
+from hf_zsl.registry import get_method
 from hf_zsl.training import distributed_state, settings_from_dict
 
-KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir")
+KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir", "overwrite")
 
 
 def main() -> None:
@@ -46,13 +47,18 @@ def main() -> None:
             raise SystemExit(f"{config['method']} trains nothing, so its config takes no 'settings'.")
         try:
             settings_from_dict(defaults, settings)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise SystemExit(str(error)) from None
-    shots = config.get("shots", 16)
+    shots, seed = config.get("shots", 16), config.get("seed", 1)
+    if shots != "all" and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+        raise SystemExit(f"Config key 'shots' takes a positive number of images per class or 'all'; got {shots!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SystemExit(f"Config key 'seed' takes a non-negative integer; got {seed!r}.")
     state = distributed_state()
     record = train(
-        config["method"], config["protocol"], None if shots == "all" else shots, config.get("seed", 1),
+        config["method"], config["protocol"], None if shots == "all" else shots, seed,
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
+        overwrite=bool(config.get("overwrite", False)),
     )
     if state.is_main_process:
         run = {

@@ -311,3 +311,21 @@ def test_fit_refuses_protocols_without_new_classes(tiny_base):
 def test_settings_are_independent_copies():
     first, second = dfzsl.DFZSLSettings(), dfzsl.DFZSLSettings()
     assert first.flpt is not second.flpt and dataclasses.asdict(first) == dataclasses.asdict(second)
+
+
+def test_a_fit_that_fails_part_way_leaves_the_fitted_model_unchanged(tiny_base, monkeypatch):
+    model = hf_zsl.build("dfzsl", tiny_base)
+    dfzsl.fit_data_free(model, server_for(model), NEW, tiny_settings())
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    names, seen = list(model.config.class_names), list(model.config.seen_class_names)
+
+    def failing_generator(*args, **kwargs):
+        raise ValueError("stage 3 failed")
+
+    monkeypatch.setattr(dfzsl, "train_generator", failing_generator)
+    with pytest.raises(ValueError, match="stage 3 failed"):  # after the classifier was cleared and FLPT trained
+        dfzsl.fit_data_free(model, server_for(model), ["zebra"], tiny_settings(seed=5))
+    assert (model.config.class_names, model.config.seen_class_names) == (names, seen)
+    assert model.state_dict().keys() == state.keys()
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, state[name], msg=name)

@@ -81,6 +81,19 @@ def test_coop_split_feeds_fewshot_and_base_to_new(coop):
     assert {name: len(split) for name, split in b2n.test_splits().items()} == {"base": 4, "new": 4}
 
 
+def test_coop_base_to_new_cuts_by_label_id_as_cocoop(coop):
+    """CoCoOp's subsample_classes takes the first half of the sorted label *ids*: names out of
+    alphabetical order keep their label's side, so the published base / new classes come out."""
+    write, root = coop
+    renamed = {"abyssinian": "sphynx", "american_bulldog": "pug", "beagle": "bengal", "birman": "boxer"}
+    record = coop_record()
+    for entries in record.values():
+        for entry in entries:
+            entry[2] = renamed[entry[2]]
+    b2n = BaseToNewProtocol(load_coop_split(write(record), root), 2, seed=1)
+    assert b2n.base_classes == ["sphynx", "pug"] and b2n.new_classes == ["bengal", "boxer"]
+
+
 def test_coop_image_root_is_found_next_to_the_split_file(coop):
     write, _ = coop
     path = write()

@@ -126,20 +126,21 @@ def test_training_view_refuses_test_access():
     assert len(protocol.test) == 30  # the protocol itself still evaluates
 
 
-def test_base_to_new_takes_the_first_half_of_sorted_names_as_base():
+def test_base_to_new_takes_the_first_half_in_label_id_order_as_base():
+    """As CoCoOp's subsample_classes (sorted label ids, not names): with Caltech101's labels 'face' is a base class."""
     data = make_data()
     protocol = BaseToNewProtocol(data, k=2, seed=1)
-    assert protocol.base_classes == ["ant", "bee", "cat"]  # ⌈5 / 2⌉ = 3
-    assert protocol.new_classes == ["dog", "emu"]
-    assert protocol.train.features["label"].names == ["ant", "bee", "cat"]
-    assert Counter(names_of(protocol.train)) == {"ant": 2, "bee": 2, "cat": 2}
-    assert set(names_of(protocol.val)) == {"ant", "bee", "cat"}
+    assert protocol.base_classes == ["cat", "ant", "emu"]  # ⌈5 / 2⌉ = 3
+    assert protocol.new_classes == ["dog", "bee"]
+    assert protocol.train.features["label"].names == ["cat", "ant", "emu"]
+    assert Counter(names_of(protocol.train)) == {"cat": 2, "ant": 2, "emu": 2}
+    assert set(names_of(protocol.val)) == {"cat", "ant", "emu"}
     tests = protocol.test_splits()
     assert tests["base"].features["label"].names == protocol.base_classes
     assert tests["new"].features["label"].names == protocol.new_classes
     assert len(tests["base"]) == 18 and len(tests["new"]) == 12
-    assert sorted(names_of(tests["new"])) == sorted(["dog"] * 6 + ["emu"] * 6)
-    assert protocol.to_dict()["base_classes"] == ["ant", "bee", "cat"]
+    assert sorted(names_of(tests["new"])) == sorted(["dog"] * 6 + ["bee"] * 6)
+    assert protocol.to_dict()["base_classes"] == ["cat", "ant", "emu"]
 
 
 def test_gzsl_trains_on_seen_classes_and_tests_both():

@@ -171,5 +171,5 @@ def test_shapes_protocols(cache):
     assert set(shift.test_splits()["dots"]["background"]) == {"dots"}
 
     base_to_new = shapes.base_to_new(k=2)
-    assert base_to_new.base_classes == sorted(base_to_new.class_names)[:28]
-    assert {name.split()[0] for name in base_to_new.base_classes} == {"blue", "cyan", "green", "orange"}
+    assert base_to_new.base_classes == base_to_new.class_names[:28]  # label-id order, as CoCoOp
+    assert {name.split()[0] for name in base_to_new.base_classes} == {"red", "orange", "yellow", "green"}

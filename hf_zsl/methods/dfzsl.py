@@ -31,7 +31,15 @@ from ..modeling.modeling_dfzsl import DFZSLModel
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..modeling.prompting import name_token_ids
 from ..protocols import TrainingView, relabel
-from ..training import FitSettings, LabelledFeatures, keep_best_run, on_training_device, run_settings, train_on_features
+from ..training import (
+    FitSettings,
+    LabelledFeatures,
+    keep_best_run,
+    on_training_device,
+    run_settings,
+    snapshot,
+    train_on_features,
+)
 from . import linear_probe
 from .dfzsl_classifier import SELECTION_METRICS, ClassifierSettings, predict, train_logit_adjusted_classifier
 from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
@@ -313,6 +321,33 @@ def fit_data_free(
     dim = model.config.clip_config.projection_dim
     if server.weights.shape[1] != dim:
         raise ValueError(f"The server's weights are {server.weights.shape[1]}-d; this model's CLIP features are {dim}-d.")
+    restore = _restorer(model)
+    try:
+        return _run_stages(model, server, seen, new, settings, protocol)
+    except Exception:
+        restore()  # a fit that fails part-way (e.g. no trusted virtual sample) leaves the model as it was
+        raise
+
+
+def _restorer(model: DFZSLModel):
+    """A function that puts back ``model``'s classifier (classes and rows), context and residual as they are now."""
+    state = snapshot(model)
+    names, seen = model.config.class_names, model.config.seen_class_names
+
+    def restore() -> None:
+        if names:
+            model.set_classifier(list(names), state["class_weights"], list(seen or []))
+        else:
+            model.clear_classifier()
+        model.load_state_dict(state, strict=False)
+
+    return restore
+
+
+def _run_stages(
+    model: DFZSLModel, server: ServerClassifier, seen: list[str], new: list[str], settings: DFZSLSettings, protocol: str
+) -> dict:
+    """:func:`fit_data_free`'s four stages on checked input; returns its record."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 

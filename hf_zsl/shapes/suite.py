@@ -119,7 +119,7 @@ def fewshot_suite(
 def base_to_new(
     k: int | None = 16, seed: int = 0, *, data_seed: int = 0, image_size: int = 32, val_policy: str | None = None
 ) -> BaseToNewProtocol:
-    """Base-to-new over the ``colour_shape`` classes (base: blue, cyan, green, orange; new: the rest)."""
+    """Base-to-new over the ``colour_shape`` classes in label-id order (base: red, orange, yellow, green; new: the rest)."""
     return BaseToNewProtocol(task_data("colour_shape", data_seed, image_size), k, seed, val_policy=val_policy)
 
 
