@@ -84,3 +84,29 @@ def test_base_that_does_not_fit(saved, tmp_path_factory):
 
 def test_no_pickle_files_anywhere(saved):
     assert not [f for f in os.listdir(saved) if f.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
+
+
+def test_a_saved_method_model_is_not_a_clip_base(saved):
+    with pytest.raises(ValueError, match="is a saved hf_zsl model \\(hfzsl_zeroshot\\), not a CLIP base"):
+        hf_zsl.build("coop", str(saved))
+
+
+def test_a_clip_base_missing_weights_is_refused(tiny_base, tmp_path):
+    """Loading it would silently train and score on randomly initialised towers."""
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_base, base)
+    tensors = load_file(base / "model.safetensors")
+    del tensors["visual_projection.weight"]
+    save_file(tensors, base / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="not a complete CLIP checkpoint: 1 weights are missing"):
+        hf_zsl.build("zeroshot", str(base))
+
+
+def test_a_damaged_config_is_named(saved):
+    from hf_zsl.commands import load_model
+
+    (saved / "config.json").write_text('{"model_type": "hfzsl_zero')
+    with pytest.raises(ValueError, match="config.json is not a readable JSON config"):
+        load_model(str(saved))

@@ -62,3 +62,44 @@ def test_shots_all_and_bad_shots(tiny_base, tmp_path, capsys):
 def test_method_on_a_protocol_it_cannot_train_on(tiny_base, tmp_path, capsys, method, protocol):
     assert main(["train", "--method", method, "--protocol", protocol, "--model", tiny_base, "--output-dir", str(tmp_path)]) == 2
     assert f"not '{protocol}'" in capsys.readouterr().err
+
+
+def test_train_refuses_an_output_dir_that_holds_files_unless_overwrite(tiny_base, tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "model.safetensors").write_text("another method's weights")
+    command = ["train", "--method", "zeroshot", "--protocol", "gzsl", "--model", tiny_base, "--output-dir", str(folder)]
+    assert main(command) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert (folder / "model.safetensors").read_text() == "another method's weights"  # nothing was touched
+    stale = folder / "stale.txt"
+    stale.write_text("left by an earlier run")
+    assert main(command + ["--overwrite"]) == 0
+    assert not stale.exists()  # replaced whole: no file of the earlier run mixes with the new model
+    assert AutoModelForZeroShotImageClassification.from_pretrained(folder).config.method == "zeroshot"
+
+
+def test_train_refuses_an_output_dir_that_is_a_file(tiny_base, tmp_path, capsys):
+    path = tmp_path / "results.txt"
+    path.write_text("keep me")
+    assert main(["train", "--method", "zeroshot", "--protocol", "gzsl", "--model", tiny_base, "--output-dir", str(path),
+                 "--overwrite"]) == 2
+    assert "is a file" in capsys.readouterr().err and path.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("shots=0", "'shots' takes a positive number"), ("shots=two", "'shots' takes a positive number"),
+     ("seed=-1", "'seed' takes a non-negative integer"), ("settings={epochs: ten}", "'epochs' takes int values")],
+)
+def test_recipe_refuses_bad_config_values_before_training(tmp_path, monkeypatch, override, message):
+    import runpy
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"method: linear_probe\nprotocol: fewshot\noutput_dir: {tmp_path / 'out'}\n")
+    recipe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "train.py")
+    monkeypatch.setattr(sys, "argv", [recipe, "--config", str(config), "--set", override])
+    with pytest.raises(SystemExit, match=message):
+        runpy.run_path(recipe, run_name="__main__")
+    assert not (tmp_path / "out").exists()

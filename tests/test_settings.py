@@ -51,6 +51,21 @@ def test_a_settings_object_is_not_a_mapping_of_overrides():
         settings_from_dict(rtos.DEFAULTS, FitSettings(epochs=3))
 
 
+@pytest.mark.parametrize(
+    "values, message",
+    [({"epochs": "ten"}, "'epochs' takes int values"), ({"epochs": True}, "'epochs' takes int values"),
+     ({"learning_rate": "1e-3"}, "'learning_rate' takes float values"), ({"generator": 30}, "'generator' takes a mapping")],
+)
+def test_values_of_the_wrong_type_are_refused(values, message):
+    defaults = DFZSLSettings() if "generator" in values else rtos.DEFAULTS
+    with pytest.raises(TypeError, match=message):
+        settings_from_dict(defaults, values)
+
+
+def test_an_integer_is_a_valid_float_setting():
+    assert settings_from_dict(rtos.DEFAULTS, {"learning_rate": 1}).learning_rate == 1
+
+
 def test_run_settings_take_the_protocol_seed_unless_overridden():
     assert run_settings(linear_probe.DEFAULTS, _View()) == dataclasses.replace(linear_probe.DEFAULTS, seed=7)
     assert run_settings(linear_probe.DEFAULTS, _View(), {"seed": 3, "epochs": 2}).seed == 3
