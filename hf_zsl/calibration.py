@@ -36,11 +36,17 @@ class CalibrationChoice:
 def default_grid(logits: torch.Tensor, seen_columns: Sequence[int], points: int = 201) -> np.ndarray:
     """0 plus ``points`` constants spanning every image's margin (best seen score − best other score),
     so the grid covers everything from no change to every image predicted as an unseen class."""
-    seen = torch.zeros(logits.shape[1], dtype=torch.bool)
-    seen[list(seen_columns)] = True
+    seen = _seen_mask(logits.shape[1], seen_columns)
     margin = logits[:, seen].max(dim=1).values - logits[:, ~seen].max(dim=1).values
     low, high = min(0.0, float(margin.min())), max(0.0, float(margin.max()))
     return np.unique(np.concatenate([[0.0], np.linspace(low, high + 1e-6, points)]))
+
+
+def _seen_mask(num_classes: int, seen_columns: Sequence[int]) -> torch.Tensor:
+    """`(num_classes,)` bool mask, true at the seen columns."""
+    mask = torch.zeros(num_classes, dtype=torch.bool)
+    mask[list(seen_columns)] = True
+    return mask
 
 
 def choose_calibration(
@@ -57,15 +63,27 @@ def choose_calibration(
         seen_columns: the classes treated as seen (their scores are lowered); images of these are the
             "seen" group, all other images the "unseen" group (both must be present).
         grid: the constants to try (default :func:`default_grid`).
+
+    Raises:
+        ValueError: for logits that are not 2-D, empty or not finite, references of another length, or
+            seen columns outside the logits or covering all of them.
     """
     logits = torch.as_tensor(logits, dtype=torch.float32)
+    if logits.ndim != 2 or not logits.numel():
+        raise ValueError(f"Calibration needs `(num_images, num_classes)` logits of some images; got shape {tuple(logits.shape)}.")
+    if not torch.isfinite(logits).all():
+        raise ValueError("The validation logits hold NaN or infinite scores; calibrating on them would pick an arbitrary constant.")
     references = np.asarray(references, dtype=np.int64)
+    if references.shape != (logits.shape[0],):
+        raise ValueError(f"{references.size} references for {logits.shape[0]} images; give one class id per image.")
     seen = sorted(int(c) for c in seen_columns)
+    outside = [c for c in seen if not 0 <= c < logits.shape[1]]
+    if outside:
+        raise ValueError(f"Seen columns {outside} are not columns of the {logits.shape[1]}-class logits.")
     others = sorted(set(range(logits.shape[1])) - set(seen))
     if not seen or not others:
         raise ValueError("Calibration needs seen and non-seen classes among the logits' columns.")
-    mask = torch.zeros(logits.shape[1])
-    mask[seen] = 1.0
+    mask = _seen_mask(logits.shape[1], seen).float()
     values = default_grid(logits, seen) if grid is None else np.asarray(grid, dtype=np.float64)
     results = []
     for value in values:

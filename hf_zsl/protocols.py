@@ -35,7 +35,7 @@ import numpy as np
 from .quiet import quiet_datasets
 
 VAL_POLICIES = ("fewshot_min(k,N)", "full_val", "none")
-_FEWSHOT_VAL = re.compile(r"fewshot_min\(k,\s*(\d+)\)")
+_FEWSHOT_VAL = re.compile(r"fewshot_min\(k,\s*([1-9]\d*)\)")
 
 
 def _column(dataset: datasets.Dataset, name: str) -> np.ndarray:
@@ -83,6 +83,11 @@ def select_per_class(
     picked = []
     for label in sorted(classes):
         pool = candidates[labels[candidates] == label]
+        if not len(pool) and strict:
+            raise ValueError(
+                f"class {class_names[label]!r} has no training image the protocol may use; give every class "
+                "training images (and, for domain shift, images in a source domain)."
+            )
         if len(pool) < k and strict:
             raise ValueError(
                 f"class {class_names[label]!r} has {len(pool)} training images but {k} shots were asked; "
@@ -121,14 +126,31 @@ class ClassAttributes:
 
     def __post_init__(self):
         self.matrix = np.asarray(self.matrix, dtype=np.float32)
+        self.class_names, self.attribute_names = list(self.class_names), list(self.attribute_names)
         expected = (len(self.class_names), len(self.attribute_names))
         if self.matrix.shape != expected:
             raise ValueError(
                 f"Attribute matrix has shape {self.matrix.shape}, expected {expected} (classes × attributes)."
             )
+        if not np.isfinite(self.matrix).all():
+            bad = sorted({self.class_names[row] for row in np.argwhere(~np.isfinite(self.matrix))[:, 0]})
+            raise ValueError(f"The attribute rows of {bad[:10]} hold NaN or infinite values; fill them with numbers.")
+        for role, names in (("class", self.class_names), ("attribute", self.attribute_names)):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"{role.capitalize()} names {repeated[:10]} occur more than once; each row / column needs its own name.")
 
     def rows(self, class_names: Sequence[str]) -> np.ndarray:
-        """The `(len(class_names), attributes)` rows of the given classes, in that order."""
+        """The `(len(class_names), attributes)` rows of the given classes, in that order.
+
+        Raises:
+            ValueError: naming the classes the matrix has no row for.
+        """
+        missing = [name for name in class_names if name not in self.class_names]
+        if missing:
+            raise ValueError(
+                f"The attribute matrix has no row for {missing[:10]} ({len(missing)} classes); add a row per class."
+            )
         return self.matrix[[self.class_names.index(name) for name in class_names]]
 
     def to_torch(self):
@@ -209,9 +231,23 @@ class EvaluationProtocol:
         for split in (train_split, test_split):
             if split not in data:
                 raise ValueError(f"The {self.kind} protocol needs a {split!r} split; the data has {list(data)}.")
+        if test_split in (train_split, val_split):
+            raise ValueError(
+                f"The test split {test_split!r} cannot also be the training or validation split: model selection "
+                "never reads test data. Hold out a validation split (or use val_policy='none')."
+            )
         feature = data[train_split].features.get(label_column)
         if not isinstance(feature, datasets.ClassLabel):
             raise ValueError(f"Column {label_column!r} of the {train_split!r} split must be a datasets.ClassLabel.")
+        for split in (val_split, test_split):
+            other = data[split].features.get(label_column) if split in data else feature
+            if other != feature:
+                names = getattr(other, "names", other)
+                raise ValueError(
+                    f"The {split!r} split's {label_column!r} column ({names!r}) differs from the {train_split!r} "
+                    f"split's ({feature.names}); every split needs the same ClassLabel, names in the same order "
+                    "(align them with Dataset.align_labels_with_mapping or cast_column)."
+                )
         if k is not None and k < 1:
             raise ValueError(f"k must be a positive number of images per class (or None for all), got {k}.")
         self.data = data
@@ -358,10 +394,22 @@ class EvaluationProtocol:
                 f"The protocol record was made on other data (fingerprint {record['fingerprint']}, "
                 f"this data {protocol.data_fingerprint}): class names or labels differ."
             )
-        protocol.train_indices = np.asarray(record["train_indices"], dtype=np.int64)
+        protocol.train_indices = protocol._checked_indices(record["train_indices"], "train")
         if record["val_indices"] is not None:
-            protocol.val_indices = np.asarray(record["val_indices"], dtype=np.int64)
+            protocol.val_indices = protocol._checked_indices(record["val_indices"], "validation")
         return protocol
+
+    def _checked_indices(self, saved: Sequence[int], role: str) -> np.ndarray:
+        """Saved ``role`` indices as an array, refused unless each is a distinct image the protocol may use."""
+        indices = np.asarray(saved, dtype=np.int64)
+        foreign = np.setdiff1d(indices, self._eligible(self.data[self.splits[role]]))
+        if foreign.size or len(np.unique(indices)) != indices.size:
+            raise ValueError(
+                f"The protocol record's {role} indices repeat an image or name {foreign.size} images the "
+                f"{self.kind} protocol may not train on (e.g. {foreign[:5].tolist()}: other classes or out of range); "
+                "the record was altered or made by another protocol. Save it again with to_json()."
+            )
+        return indices
 
     def __repr__(self) -> str:
         return (
@@ -408,6 +456,8 @@ class BaseToNewProtocol(EvaluationProtocol):
 
     def __init__(self, data: Mapping[str, datasets.Dataset], k: int | None = None, seed: int = 0, **kwargs):
         super().__init__(data, k=k, seed=seed, **kwargs)
+        if len(self.class_names) < 2:
+            raise ValueError(f"Base-to-new needs at least two classes (one base, one new); the data has {self.class_names}.")
         cut = math.ceil(len(self.class_names) / 2)
         self.base_classes, self.new_classes = self.class_names[:cut], self.class_names[cut:]
         self._select()
@@ -554,6 +604,15 @@ class DomainShiftProtocol(EvaluationProtocol):
     ):
         super().__init__(data, k=k, seed=seed, **kwargs)
         test_domains = _column(self.data[self.splits["test"]], domain_column)
+        train_domains = set(_column(self.data[self.splits["train"]], domain_column).tolist())
+        absent = [d for d in source_domains if d not in train_domains] + [
+            d for d in target_domains or () if d not in set(test_domains.tolist())
+        ]
+        if absent:
+            raise ValueError(
+                f"Domains {absent} do not occur in the data's {domain_column!r} column (source domains must be in "
+                f"the train split, {sorted(train_domains)[:10]}; target domains in the test split)."
+            )
         if target_domains is None:
             target_domains = sorted(set(test_domains.tolist()) - set(source_domains))
         overlap = sorted(set(source_domains) & set(target_domains))

@@ -140,6 +140,21 @@ def test_choose_calibration_maximises_h():
     assert default.harmonic == 1.0 and 1.0 < default.calibration < 2.0
 
 
+@pytest.mark.parametrize(
+    "logits, references, seen, message",
+    [
+        (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), [0, 1], [0], "NaN or infinite"),
+        (torch.zeros(0, 3), [], [0], "logits of some images"),
+        (torch.zeros(3), [0], [0], "logits of some images"),
+        (torch.eye(2), [0, 1], [0, 5], r"Seen columns \[5\] are not columns"),
+        (torch.eye(2), [0], [0], "1 references for 2 images"),
+    ],
+)
+def test_choose_calibration_refuses_bad_input(logits, references, seen, message):
+    with pytest.raises(ValueError, match=message):
+        choose_calibration(logits, references, seen_columns=seen)
+
+
 def test_gzsl_protocol_holds_out_validation_classes(protocol):
     view = protocol.training_view()
     assert view.val_unseen_classes == ["green square"]

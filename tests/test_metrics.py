@@ -122,6 +122,19 @@ def test_evaluate_module_raises_the_function_errors():
         M.load_metric("accuracy").compute(predictions=[], references=[])
 
 
+@pytest.mark.parametrize("name", M.METRICS)
+def test_evaluate_modules_refuse_what_their_int64_features_would_truncate(name):
+    """Float class ids would be cast to int64 (0.9 → 0) and score as right; the module raises as the function does."""
+    preds, refs = [0.9, 1.4], [0, 1]
+    with pytest.raises(ValueError, match="`predictions` must hold integer class ids"):
+        M.load_metric(name).compute(predictions=preds, references=refs)
+    module = M.load_metric(name)
+    with pytest.raises(ValueError, match="`references` must hold integer class ids"):
+        module.add_batch(predictions=[0, 1], references=[True, False])
+    with pytest.raises(ValueError, match="`predictions` must hold integer class ids"):
+        module.add(prediction=0.5, reference=0)
+
+
 def test_unknown_metric_name():
     with pytest.raises(ValueError, match="unknown metric 'f1'"):
         M.load_metric("f1")

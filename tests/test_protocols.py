@@ -185,3 +185,74 @@ def test_to_dict_records_the_protocol():
     assert record["split_sizes"] == {"train": 10, "validation": 10, "test": 30}
     assert (record["kind"], record["k"], record["seed"]) == ("fewshot", 2, 5)
     json.dumps(record)
+
+
+def test_the_test_split_is_never_a_training_or_validation_split():
+    data = make_data()
+    for arguments in ({"val_split": "test", "val_policy": "full_val"}, {"train_split": "test"}):
+        with pytest.raises(ValueError, match="cannot also be the training or validation split"):
+            FewShotProtocol(data, 2, **arguments)
+
+
+def test_splits_with_another_class_label_are_refused():
+    """A test split naming the same classes in another order would score ant images as cats."""
+    data = make_data()
+    reordered = datasets.ClassLabel(names=sorted(CLASSES))
+    data["test"] = data["test"].cast_column("label", reordered)
+    with pytest.raises(ValueError, match="'test' split's 'label' column .* differs from the 'train'"):
+        FewShotProtocol(data, 2)
+    data = make_data()
+    data["validation"] = data["validation"].cast_column("label", datasets.ClassLabel(names=[n.upper() for n in CLASSES]))
+    with pytest.raises(ValueError, match="'validation' split's"):
+        GZSLProtocol(data, ["emu"])
+
+
+def test_base_to_new_needs_two_classes():
+    data = make_data()
+    one = datasets.DatasetDict({s: d.filter(lambda row: row["label"] == 0) for s, d in data.items()})
+    one = datasets.DatasetDict({s: d.cast_column("label", datasets.ClassLabel(names=["cat"])) for s, d in one.items()})
+    with pytest.raises(ValueError, match="at least two classes"):
+        BaseToNewProtocol(one)
+
+
+def test_domains_must_occur_in_the_data():
+    data = make_data()
+    with pytest.raises(ValueError, match=r"Domains \['zzz'\] do not occur"):
+        DomainShiftProtocol(data, "domain", ["photo"], ["zzz"], k=2)
+    with pytest.raises(ValueError, match=r"Domains \['painting'\] do not occur"):
+        DomainShiftProtocol(data, "domain", ["painting"], ["sketch"])
+
+
+def test_a_class_without_usable_training_images_is_named():
+    with pytest.raises(ValueError, match="class 'bee' has no training image the protocol may use"):
+        FewShotProtocol(make_data(short={"bee": 0}), 2)
+
+
+def test_fewshot_validation_needs_a_positive_count():
+    with pytest.raises(ValueError, match="Unknown validation policy"):
+        FewShotProtocol(make_data(), 2, val_policy="fewshot_min(k,0)")
+
+
+def test_class_attributes_refuse_non_finite_values_repeats_and_missing_rows():
+    with pytest.raises(ValueError, match=r"attribute rows of \['ant'\] hold NaN"):
+        ClassAttributes(np.array([[1.0, 0.0], [np.nan, 9.0]]), ["cat", "ant"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"Class names \['cat'\] occur more than once"):
+        ClassAttributes(np.eye(2), ["cat", "cat"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"Attribute names \['a'\] occur more than once"):
+        ClassAttributes(np.eye(2), ["cat", "ant"], ["a", "a"])
+    with pytest.raises(ValueError, match=r"no row for \['emu', 'dog', 'bee'\]"):
+        GZSLProtocol(make_data(), ["emu"], attributes=ClassAttributes(np.eye(2), ["cat", "ant"], ["a", "b"]))
+
+
+def test_a_record_whose_indices_reach_unseen_images_is_refused():
+    data = make_data()
+    protocol = GZSLProtocol(data, ["emu"], k=2, seed=1)
+    record = json.loads(protocol.to_json())
+    emu = CLASSES.index("emu")
+    record["train_indices"] += [i for i, label in enumerate(data["train"]["label"]) if label == emu][:3]
+    with pytest.raises(ValueError, match="indices repeat an image or name 3 images"):
+        EvaluationProtocol.from_json(json.dumps(record), data)
+    record = json.loads(protocol.to_json())
+    record["val_indices"] = record["val_indices"][:1] * 2
+    with pytest.raises(ValueError, match="validation indices repeat an image"):
+        EvaluationProtocol.from_json(json.dumps(record), data)

@@ -2,7 +2,7 @@
 
 import evaluate
 
-from hf_zsl.metrics._info import metric_info
+from hf_zsl.metrics import _info  # not its classes by name: evaluate takes a module's first Metric class as its metric
 from hf_zsl.metrics.functional import accuracy
 
 _DESCRIPTION = "Fraction of predicted class ids equal to the reference class ids (few-shot and domain-shift score)."
@@ -18,11 +18,11 @@ Examples:
 """
 
 
-class Accuracy(evaluate.Metric):
+class Accuracy(_info.ClassIdMetric):
     """Plain accuracy."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return metric_info(_DESCRIPTION, _INPUTS)
+        return _info.metric_info(_DESCRIPTION, _INPUTS)
 
     def _compute(self, predictions, references) -> dict[str, float]:
         return {"accuracy": accuracy(predictions, references)}

@@ -2,7 +2,7 @@
 
 import evaluate
 
-from hf_zsl.metrics._info import metric_info
+from hf_zsl.metrics import _info  # not its classes by name: evaluate takes a module's first Metric class as its metric
 from hf_zsl.metrics.functional import base_to_new
 
 _DESCRIPTION = (
@@ -25,11 +25,11 @@ Examples:
 """
 
 
-class BaseToNew(evaluate.Metric):
+class BaseToNew(_info.ClassIdMetric):
     """Base accuracy, new accuracy and their harmonic mean."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return metric_info(_DESCRIPTION, _INPUTS)
+        return _info.metric_info(_DESCRIPTION, _INPUTS)
 
     def _compute(self, predictions, references, base_classes=None, new_classes=None) -> dict[str, float]:
         return base_to_new(predictions, references, base_classes, new_classes)

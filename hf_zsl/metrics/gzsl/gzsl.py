@@ -2,7 +2,7 @@
 
 import evaluate
 
-from hf_zsl.metrics._info import metric_info
+from hf_zsl.metrics import _info  # not its classes by name: evaluate takes a module's first Metric class as its metric
 from hf_zsl.metrics.functional import gzsl
 
 _DESCRIPTION = (
@@ -25,11 +25,11 @@ Examples:
 """
 
 
-class Gzsl(evaluate.Metric):
+class Gzsl(_info.ClassIdMetric):
     """Seen, unseen and harmonic-mean accuracy of the GZSL protocol."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return metric_info(_DESCRIPTION, _INPUTS)
+        return _info.metric_info(_DESCRIPTION, _INPUTS)
 
     def _compute(self, predictions, references, seen_classes=None, unseen_classes=None) -> dict[str, float]:
         return gzsl(predictions, references, seen_classes, unseen_classes)

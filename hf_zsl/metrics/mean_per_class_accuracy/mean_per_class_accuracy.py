@@ -2,7 +2,7 @@
 
 import evaluate
 
-from hf_zsl.metrics._info import metric_info
+from hf_zsl.metrics import _info  # not its classes by name: evaluate takes a module's first Metric class as its metric
 from hf_zsl.metrics.functional import mean_per_class_accuracy
 
 _DESCRIPTION = "Mean over reference classes of the accuracy on each class's samples (balanced accuracy)."
@@ -19,11 +19,11 @@ Examples:
 """
 
 
-class MeanPerClassAccuracy(evaluate.Metric):
+class MeanPerClassAccuracy(_info.ClassIdMetric):
     """Balanced accuracy: every class weighs the same whatever its number of test samples."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return metric_info(_DESCRIPTION, _INPUTS)
+        return _info.metric_info(_DESCRIPTION, _INPUTS)
 
     def _compute(self, predictions, references, classes=None) -> dict[str, float]:
         return {"mean_per_class_accuracy": mean_per_class_accuracy(predictions, references, classes)}

@@ -2,7 +2,7 @@
 
 import evaluate
 
-from hf_zsl.metrics._info import metric_info
+from hf_zsl.metrics import _info  # not its classes by name: evaluate takes a module's first Metric class as its metric
 from hf_zsl.metrics.functional import zsl_unseen
 
 _DESCRIPTION = (
@@ -22,11 +22,11 @@ Examples:
 """
 
 
-class ZslUnseen(evaluate.Metric):
+class ZslUnseen(_info.ClassIdMetric):
     """Mean per-class accuracy restricted to the unseen label set."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return metric_info(_DESCRIPTION, _INPUTS)
+        return _info.metric_info(_DESCRIPTION, _INPUTS)
 
     def _compute(self, predictions, references, unseen_classes=None) -> dict[str, float]:
         return {"zsl_unseen": zsl_unseen(predictions, references, unseen_classes)}
