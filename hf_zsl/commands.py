@@ -7,6 +7,7 @@ import shutil
 
 from transformers import AutoModelForZeroShotImageClassification
 
+from .cache import cache_root
 from .evaluation import evaluate_protocol
 from .factory import build, folder_model_type, is_hf_zsl_type
 from .registry import METHODS, get_method
@@ -36,16 +37,36 @@ def load_model(name_or_path: str) -> HfZslPreTrainedModel:
     return model.eval()
 
 
-def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
-    """Refuse, before anything trains, an ``output_dir`` that is a file, or a folder holding files
-    (unless ``overwrite``: :func:`train` then replaces it once training has succeeded)."""
+def check_output_dir(output_dir: str, overwrite: bool = False, keep: tuple[str, ...] = ()) -> None:
+    """Refuse, before anything trains, an ``output_dir`` that :func:`train` could not safely write.
+
+    Refused: a file; a folder holding files, unless ``overwrite`` (:func:`train` then replaces it once
+    training has succeeded). With ``overwrite``, the folder must hold an earlier hf_zsl run (an
+    ``eval_results.json`` or an hf_zsl model's ``config.json``) and must not contain the working
+    directory, the hf_zsl cache or any path of ``keep`` (the base and the dataset when they are local):
+    replacing it would delete them.
+    """
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"--output-dir {output_dir} is a file; choose a folder path.")
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+    if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+        return
+    if not overwrite:
         raise ValueError(
             f"--output-dir {output_dir} already holds files; choose a new folder, or pass --overwrite to replace "
             "it once training succeeds."
         )
+    if not (os.path.isfile(os.path.join(output_dir, "eval_results.json")) or is_hf_zsl_type(folder_model_type(output_dir))):
+        raise ValueError(
+            f"--output-dir {output_dir} holds files but no earlier hf_zsl run (no eval_results.json or hf_zsl "
+            "config.json); --overwrite replaces only such a folder. Choose a new folder."
+        )
+    folder = os.path.realpath(output_dir)
+    for path in (os.getcwd(), cache_root(), *keep):
+        inside = os.path.exists(path) and os.path.commonpath([folder, os.path.realpath(path)]) == folder
+        if inside:
+            raise ValueError(
+                f"--output-dir {output_dir} contains {path}, which --overwrite would delete; choose another folder."
+            )
 
 
 def train(
@@ -66,10 +87,10 @@ def train(
     ``output_dir/eval_results.json``; returns the record. Under ``accelerate launch`` every process
     trains (gradients synchronised) and only the main process writes. ``settings``: overrides of the
     method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`). An ``output_dir``
-    holding files is refused before training (:func:`check_output_dir`); with ``overwrite`` it is
-    removed, whole, only after training has succeeded.
+    holding files is refused before training (:func:`check_output_dir`); with ``overwrite`` a folder of an
+    earlier run is removed, whole, only after training has succeeded.
     """
-    check_output_dir(output_dir, overwrite)
+    check_output_dir(output_dir, overwrite, keep=(base, dataset))
     protocols = make_protocols(protocol, dataset, shots, seed)
     record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
     if not distributed_state().is_main_process:

@@ -234,14 +234,14 @@ class EvaluationProtocol:
         if test_split in (train_split, val_split):
             raise ValueError(
                 f"The test split {test_split!r} cannot also be the training or validation split: model selection "
-                "never reads test data. Hold out a validation split (or use val_policy='none')."
+                "never reads test data. Train and validate on splits of their own."
             )
         feature = data[train_split].features.get(label_column)
         if not isinstance(feature, datasets.ClassLabel):
             raise ValueError(f"Column {label_column!r} of the {train_split!r} split must be a datasets.ClassLabel.")
         for split in (val_split, test_split):
             other = data[split].features.get(label_column) if split in data else feature
-            if other != feature:
+            if not isinstance(other, datasets.ClassLabel) or list(other.names) != list(feature.names):
                 names = getattr(other, "names", other)
                 raise ValueError(
                     f"The {split!r} split's {label_column!r} column ({names!r}) differs from the {train_split!r} "

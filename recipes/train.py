@@ -54,11 +54,14 @@ def main() -> None:
         raise SystemExit(f"Config key 'shots' takes a positive number of images per class or 'all'; got {shots!r}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise SystemExit(f"Config key 'seed' takes a non-negative integer; got {seed!r}.")
+    overwrite = config.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise SystemExit(f"Config key 'overwrite' takes true or false (unquoted); got {overwrite!r}.")
     state = distributed_state()
     record = train(
         config["method"], config["protocol"], None if shots == "all" else shots, seed,
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
-        overwrite=bool(config.get("overwrite", False)),
+        overwrite=overwrite,
     )
     if state.is_main_process:
         run = {

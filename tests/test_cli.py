@@ -72,6 +72,9 @@ def test_train_refuses_an_output_dir_that_holds_files_unless_overwrite(tiny_base
     assert main(command) == 2
     assert "already holds files" in capsys.readouterr().err
     assert (folder / "model.safetensors").read_text() == "another method's weights"  # nothing was touched
+    assert main(command + ["--overwrite"]) == 2  # a folder that holds no earlier hf_zsl run is never deleted
+    assert "no earlier hf_zsl run" in capsys.readouterr().err
+    (folder / "eval_results.json").write_text("{}")
     stale = folder / "stale.txt"
     stale.write_text("left by an earlier run")
     assert main(command + ["--overwrite"]) == 0
@@ -90,7 +93,8 @@ def test_train_refuses_an_output_dir_that_is_a_file(tiny_base, tmp_path, capsys)
 @pytest.mark.parametrize(
     "override, message",
     [("shots=0", "'shots' takes a positive number"), ("shots=two", "'shots' takes a positive number"),
-     ("seed=-1", "'seed' takes a non-negative integer"), ("settings={epochs: ten}", "'epochs' takes int values")],
+     ("seed=-1", "'seed' takes a non-negative integer"), ("settings={epochs: ten}", "'epochs' takes int values"),
+     ("overwrite='false'", "'overwrite' takes true or false")],
 )
 def test_recipe_refuses_bad_config_values_before_training(tmp_path, monkeypatch, override, message):
     import runpy
@@ -103,3 +107,17 @@ def test_recipe_refuses_bad_config_values_before_training(tmp_path, monkeypatch,
     with pytest.raises(SystemExit, match=message):
         runpy.run_path(recipe, run_name="__main__")
     assert not (tmp_path / "out").exists()
+
+
+def test_overwrite_never_deletes_the_working_directory_the_base_or_the_dataset(tiny_base, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_base, run / "clip")
+    (run / "eval_results.json").write_text("{}")  # looks like an earlier run, but holds the base
+    command = ["train", "--method", "zeroshot", "--protocol", "gzsl", "--output-dir", str(run), "--overwrite"]
+    assert main(command + ["--model", str(run / "clip")]) == 2
+    assert "which --overwrite would delete" in capsys.readouterr().err and (run / "clip" / "config.json").exists()
+    monkeypatch.chdir(run)
+    assert main(command[:-3] + ["--output-dir", ".", "--overwrite", "--model", tiny_base]) == 2
+    assert "which --overwrite would delete" in capsys.readouterr().err and (run / "eval_results.json").exists()

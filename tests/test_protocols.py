@@ -207,6 +207,12 @@ def test_splits_with_another_class_label_are_refused():
         GZSLProtocol(data, ["emu"])
 
 
+def test_class_labels_that_differ_only_in_their_id_are_the_same_classes():
+    data = make_data()
+    data["test"] = data["test"].cast_column("label", datasets.ClassLabel(names=CLASSES, id="renamed"))
+    assert len(FewShotProtocol(data, 2).test) == len(data["test"])
+
+
 def test_base_to_new_needs_two_classes():
     data = make_data()
     one = datasets.DatasetDict({s: d.filter(lambda row: row["label"] == 0) for s, d in data.items()})
