@@ -33,10 +33,10 @@ def is_hf_zsl_type(model_type: str | None) -> bool:
     return bool(model_type) and model_type.startswith("hfzsl_")
 
 
-def _load_clip(base: str) -> CLIPModel:
-    """The complete CLIP at ``base``: refuses a saved hf_zsl model and a checkpoint missing CLIP weights
-    (loading either would silently train and score on randomly initialised towers)."""
-    path = resolve_base_path(base)
+def _load_clip(base: str, path: str) -> CLIPModel:
+    """The complete CLIP ``base`` names, found at ``path`` (:func:`resolve_base_path`): refuses a saved hf_zsl
+    model and a checkpoint missing CLIP weights (loading either would silently train and score on randomly
+    initialised towers)."""
     model_type = folder_model_type(path) if os.path.isdir(path) else None
     if is_hf_zsl_type(model_type):
         raise ValueError(
@@ -68,7 +68,7 @@ def load_base(base: str | CLIPModel, tokenizer=None, image_processor=None):
         path = resolve_base_path(base)
         if base == EMBEDDED_BASE and not os.path.isdir(path):
             raise ValueError(f"The embedded tiny CLIP is missing from this installation (looked in {path}).")
-        clip = _load_clip(base)
+        clip = _load_clip(base, path)
     else:
         raise TypeError(f"base must be a folder, a Hub id, 'embedded' or a CLIPModel, got {type(base).__name__}.")
     if tokenizer is None or image_processor is None:

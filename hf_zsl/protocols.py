@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import datasets
@@ -136,7 +137,7 @@ class ClassAttributes:
             bad = sorted({self.class_names[row] for row in np.argwhere(~np.isfinite(self.matrix))[:, 0]})
             raise ValueError(f"The attribute rows of {bad[:10]} hold NaN or infinite values; fill them with numbers.")
         for role, names in (("class", self.class_names), ("attribute", self.attribute_names)):
-            repeated = sorted({name for name in names if names.count(name) > 1})
+            repeated = sorted(name for name, count in Counter(names).items() if count > 1)
             if repeated:
                 raise ValueError(f"{role.capitalize()} names {repeated[:10]} occur more than once; each row / column needs its own name.")
 
@@ -603,10 +604,10 @@ class DomainShiftProtocol(EvaluationProtocol):
         **kwargs,
     ):
         super().__init__(data, k=k, seed=seed, **kwargs)
-        test_domains = _column(self.data[self.splits["test"]], domain_column)
+        test_domains = set(_column(self.data[self.splits["test"]], domain_column).tolist())
         train_domains = set(_column(self.data[self.splits["train"]], domain_column).tolist())
         absent = [d for d in source_domains if d not in train_domains] + [
-            d for d in target_domains or () if d not in set(test_domains.tolist())
+            d for d in target_domains or () if d not in test_domains
         ]
         if absent:
             raise ValueError(
@@ -614,7 +615,7 @@ class DomainShiftProtocol(EvaluationProtocol):
                 f"the train split, {sorted(train_domains)[:10]}; target domains in the test split)."
             )
         if target_domains is None:
-            target_domains = sorted(set(test_domains.tolist()) - set(source_domains))
+            target_domains = sorted(test_domains - set(source_domains))
         overlap = sorted(set(source_domains) & set(target_domains))
         if overlap or not source_domains or not target_domains:
             raise ValueError(
