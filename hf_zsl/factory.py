@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, PreTrainedModel
 
+from .modeling.encoders import encoder_class
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel, resolve_base_path
 from .registry import get_method
 from .templates import resolve_templates
@@ -33,9 +34,11 @@ def is_hf_zsl_type(model_type: str | None) -> bool:
     return bool(model_type) and model_type.startswith("hfzsl_")
 
 
-def _load_clip(base: str, path: str) -> CLIPModel:
-    """The complete CLIP ``base`` names, found at ``path`` (:func:`resolve_base_path`): refuses a saved hf_zsl
-    model and a checkpoint missing CLIP weights (loading either would silently train and score on randomly
+def _load_dual_encoder(base: str, path: str) -> PreTrainedModel:
+    """The complete dual encoder ``base`` names, found at ``path`` (:func:`resolve_base_path`).
+
+    Refuses a saved hf_zsl model, a model of an unsupported family (naming the supported ones) and a
+    checkpoint missing tower weights (loading any of them would silently train and score on randomly
     initialised towers)."""
     model_type = folder_model_type(path) if os.path.isdir(path) else None
     if is_hf_zsl_type(model_type):
@@ -44,45 +47,52 @@ def _load_clip(base: str, path: str) -> CLIPModel:
             f"AutoModelForZeroShotImageClassification.from_pretrained (hf-zsl eval --model {base}), or build on "
             "the base named by its config's base_model_name_or_path."
         )
-    clip, loading = CLIPModel.from_pretrained(path, output_loading_info=True)
+    config = AutoConfig.from_pretrained(path)
+    encoder = encoder_class(config.model_type)
+    model, loading = encoder.model_class.from_pretrained(path, output_loading_info=True)
     missing = loading["missing_keys"]
     if missing:
         raise ValueError(
-            f"{base} is not a complete CLIP checkpoint: {len(missing)} weights are missing (e.g. {sorted(missing)[:3]}) "
-            "and would be random. Pass a CLIP folder, a Hub id or 'embedded'."
+            f"{base} is not a complete {encoder.display_name} checkpoint: {len(missing)} weights are missing "
+            f"(e.g. {sorted(missing)[:3]}) and would be random. Pass a complete dual-encoder folder, a Hub id or "
+            "'embedded'."
         )
-    return clip
+    return model
 
 
-def load_base(base: str | CLIPModel, tokenizer=None, image_processor=None):
-    """``(clip, tokenizer, image_processor, name_or_path)`` for a folder, Hub id, ``"embedded"`` or model.
+def load_base(base: str | PreTrainedModel, tokenizer=None, image_processor=None):
+    """``(model, tokenizer, image_processor, name_or_path)`` for a folder, Hub id, ``"embedded"`` or model.
 
-    A :class:`CLIPModel` instance needs its ``tokenizer`` and ``image_processor`` passed along
-    unless its ``name_or_path`` points at them.
+    A model instance (``CLIPModel``, ``SiglipModel``, …) needs its ``tokenizer`` and ``image_processor``
+    passed along unless its ``name_or_path`` points at them.
     """
-    if isinstance(base, CLIPModel):
+    if isinstance(base, PreTrainedModel):
+        encoder_class(getattr(base.config, "model_type", None))
         name = base.config.name_or_path or None
-        clip = base
+        model = base
     elif isinstance(base, str):
         name = base
         path = resolve_base_path(base)
         if base == EMBEDDED_BASE and not os.path.isdir(path):
             raise ValueError(f"The embedded tiny CLIP is missing from this installation (looked in {path}).")
-        clip = _load_clip(base, path)
+        model = _load_dual_encoder(base, path)
     else:
-        raise TypeError(f"base must be a folder, a Hub id, 'embedded' or a CLIPModel, got {type(base).__name__}.")
+        raise TypeError(
+            f"base must be a folder, a Hub id, 'embedded' or a dual-encoder model (CLIPModel, SiglipModel, …), "
+            f"got {type(base).__name__}."
+        )
     if tokenizer is None or image_processor is None:
         if name is None:
-            raise ValueError("Pass tokenizer= and image_processor= along with a CLIPModel that has no name_or_path.")
+            raise ValueError("Pass tokenizer= and image_processor= along with a base model that has no name_or_path.")
         source = resolve_base_path(name)
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
         image_processor = image_processor or AutoImageProcessor.from_pretrained(source)
-    return clip, tokenizer, image_processor, name
+    return model, tokenizer, image_processor, name
 
 
 def build(
     method: str,
-    base: str | CLIPModel = EMBEDDED_BASE,
+    base: str | PreTrainedModel = EMBEDDED_BASE,
     *,
     tokenizer=None,
     image_processor=None,
@@ -93,7 +103,8 @@ def build(
 
     Args:
         method: a registered method name (``hf_zsl.METHODS``), e.g. ``"zeroshot"``.
-        base: a folder, a Hub id, ``"embedded"`` (the shipped tiny CLIP) or a ``CLIPModel``.
+        base: a folder, a Hub id, ``"embedded"`` (the shipped tiny CLIP) or a dual-encoder model of a
+            supported family (``hf_zsl.SUPPORTED_BASES``: CLIP, MetaCLIP 2, SigLIP, SigLIP 2, Chinese-CLIP).
         tokenizer, image_processor: override (or supply, for a bare ``CLIPModel``) the base's.
         revision: Hub revision of the base, recorded in the config.
         **hyperparameters: the method's configuration; ``templates`` takes a set name
@@ -103,11 +114,11 @@ def build(
         >>> model = hf_zsl.build("zeroshot", "embedded", templates="imagenet7")
     """
     entry = get_method(method)
-    clip, tokenizer, image_processor, name = load_base(base, tokenizer, image_processor)
+    encoder, tokenizer, image_processor, name = load_base(base, tokenizer, image_processor)
     if "templates" in hyperparameters:
         hyperparameters["templates"] = resolve_templates(hyperparameters["templates"])
-    model = entry.model_class.from_base(
-        clip, tokenizer, image_processor, base_model_name_or_path=name or "", base_model_revision=revision,
+    model = entry.model_class_for(encoder).from_base(
+        encoder, tokenizer, image_processor, base_model_name_or_path=name or "", base_model_revision=revision,
         **hyperparameters,
     )
     if name is not None:

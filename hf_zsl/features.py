@@ -26,7 +26,7 @@ def encoder_fingerprint(model: HfZslPreTrainedModel) -> str:
     """Digest of the image tower's weights and the image preprocessing (memoised on the model)."""
     cached = getattr(model, "_encoder_fingerprint", None)
     if cached is None:
-        vision = {k: v for k, v in model.clip.state_dict().items() if k.startswith(("vision_model.", "visual_projection."))}
+        vision = model.encoder.vision_state_dict()
         processor = model.image_processor.to_dict() if model.image_processor is not None else {}
         cached = hashlib.sha256((state_digest(vision) + json.dumps(processor, sort_keys=True, default=str)).encode()).hexdigest()
         model._encoder_fingerprint = cached
@@ -111,10 +111,10 @@ def image_features(
             ]
             encoded = []
             for view in views or [images]:
-                pixels = model.image_processor(images=view, return_tensors="pt")["pixel_values"].to(device)
-                encoded.append(model.encode_images(pixels).float().cpu())
+                inputs = model.image_processor(images=view, return_tensors="pt")
+                encoded.append(model.encode_images(**{k: v.to(device) for k, v in inputs.items()}).float().cpu())
             chunks.append(torch.stack(encoded))
-    dim = model.config.clip_config.projection_dim
+    dim = model.encoder.embed_dim
     features = torch.cat(chunks, dim=1) if chunks else torch.zeros(max(augment_views, 1), 0, dim)
     if not augment_views:
         features = features[0]

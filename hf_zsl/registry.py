@@ -15,6 +15,8 @@ from .modeling.configuration_linear_probe import LinearProbeConfig
 from .modeling.configuration_rtos import RTOSConfig
 from .modeling.configuration_tip_adapter import TipAdapterConfig, TipAdapterFConfig
 from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
+from .modeling.encoder_base import SIGMOID
+from .modeling.encoders import encoder_class
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .modeling.modeling_ccli import CCLIModel
 from .modeling.modeling_cfzsl import CFZSLModel
@@ -23,7 +25,7 @@ from .modeling.modeling_dfzsl import DFZSLModel
 from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
-from .modeling.modeling_zeroshot import ZeroShotCLIPModel
+from .modeling.modeling_zeroshot import ZeroShotCLIPModel, ZeroShotSiglipModel
 from .methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
 
 
@@ -44,6 +46,9 @@ class Method:
             :class:`~hf_zsl.training.FitSettings`), which a recipe's ``settings:`` mapping overrides
             field by field (:func:`~hf_zsl.training.run_settings`); ``None`` when nothing is trained.
         protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
+        sigmoid_model_class: the model class over bases scored with sigmoids (SigLIP), whose model type
+            tells the stock pipeline so; ``None``: :attr:`model_class` serves every base (a trained
+            method's logits are trained with a softmax cross-entropy and read with a softmax).
     """
 
     name: str
@@ -52,6 +57,12 @@ class Method:
     fit: Callable | None = None
     defaults: Any = None
     protocols: tuple[str, ...] = ALL_PROTOCOLS
+    sigmoid_model_class: type[HfZslPreTrainedModel] | None = None
+
+    def model_class_for(self, base) -> type[HfZslPreTrainedModel]:
+        """The model class to build over ``base`` (a transformers dual encoder)."""
+        sigmoid = encoder_class(getattr(base.config, "model_type", None)).probability == SIGMOID
+        return self.sigmoid_model_class if sigmoid and self.sigmoid_model_class is not None else self.model_class
 
 
 METHODS: dict[str, Method] = {}
@@ -61,13 +72,14 @@ def register(method: Method) -> None:
     """Register ``method`` with ``AutoConfig`` / ``AutoModelForZeroShotImageClassification`` and
     mark its classes for ``auto_map`` export, so saved folders also load with remote code."""
     METHODS[method.name] = method
-    model_type = method.config_class.model_type
-    AutoConfig.register(model_type, method.config_class, exist_ok=True)
-    AutoModelForZeroShotImageClassification.register(method.config_class, method.model_class, exist_ok=True)
-    # The pipeline checks model support against this name table, which `register` does not update.
-    MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES[model_type] = method.model_class.__name__
-    method.config_class.register_for_auto_class()
-    method.model_class.register_for_auto_class("AutoModelForZeroShotImageClassification")
+    for model_class in filter(None, (method.model_class, method.sigmoid_model_class)):
+        config_class, model_type = model_class.config_class, model_class.config_class.model_type
+        AutoConfig.register(model_type, config_class, exist_ok=True)
+        AutoModelForZeroShotImageClassification.register(config_class, model_class, exist_ok=True)
+        # The pipeline checks model support against this name table, which `register` does not update.
+        MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES[model_type] = model_class.__name__
+        config_class.register_for_auto_class()
+        model_class.register_for_auto_class("AutoModelForZeroShotImageClassification")
 
 
 def get_method(name: str) -> Method:
@@ -76,7 +88,7 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel))
+register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel, sigmoid_model_class=ZeroShotSiglipModel))
 register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit, defaults=linear_probe.DEFAULTS))
 register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, defaults=ccli.DEFAULTS))
 register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))

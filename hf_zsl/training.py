@@ -344,7 +344,7 @@ def check_synchronised(model: torch.nn.Module, accelerator) -> None:
     """
     if accelerator.num_processes == 1:
         return
-    learned = [p.detach().double().sum() for name, p in model.named_parameters() if not name.startswith("clip.")]
+    learned = [p.detach().double().sum() for name, p in model.named_parameters() if not name.startswith("encoder.")]
     checksum = torch.stack(learned).sum().reshape(1).to(accelerator.device)
     gathered = accelerator.gather(checksum)
     if not torch.allclose(gathered, gathered[0].expand_as(gathered), rtol=0, atol=1e-6):
@@ -364,7 +364,7 @@ def accuracy_on_features(model: HfZslPreTrainedModel, data: LabelledFeatures) ->
 
 def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the learned (non-base) state, to restore the best of several runs."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("clip.")}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("encoder.")}
 
 
 def keep_best_run(

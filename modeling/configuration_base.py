@@ -1,12 +1,14 @@
 """Configuration shared by every hf_zsl method."""
 
-from transformers import CLIPConfig, PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
+from .encoder_base import TextLayout, in_context_ids
 from .prompting import PIPELINE_HYPOTHESIS_TEMPLATE, TemplateIds, template_token_ids
 
 
 def class_token_ids(tokenizer, class_names: list[str]) -> list[list[int]]:
-    """The label token ids of ``class_names`` (``tokenizer`` without special tokens), checked.
+    """The label token ids of ``class_names`` (as inside a prompt, special tokens excluded), checked.
 
     Raises:
         ValueError: unless ``class_names`` is a non-empty list of non-empty strings no two of which
@@ -14,7 +16,7 @@ def class_token_ids(tokenizer, class_names: list[str]) -> list[list[int]]:
     """
     if isinstance(class_names, str) or not class_names or not all(isinstance(name, str) for name in class_names):
         raise ValueError(f"class_names must be a non-empty list of class-name strings, got {class_names!r}.")
-    token_ids = [tokenizer(name, add_special_tokens=False)["input_ids"] for name in class_names]
+    token_ids = [in_context_ids(tokenizer, name) for name in class_names]
     first_seen: dict[tuple, int] = {}
     for position, ids in enumerate(map(tuple, token_ids)):
         if not ids:
@@ -32,9 +34,11 @@ class HfZslConfig(PreTrainedConfig):
     the token-level prompting every method shares.
 
     Args:
-        clip_config (`dict` or `CLIPConfig`): configuration of the frozen dual encoder, inline so the
-            model builds offline. ``text_config.eos_token_id`` must be the real end-of-text id
-            (CLIP pools text at that token).
+        base_config (`dict` or `PreTrainedConfig`): configuration of the frozen dual encoder (any
+            supported family: its ``model_type`` picks the adapter, see ``encoders.py``), inline so
+            the model builds offline.
+        text_layout (`dict`): how prompts are laid out as token ids for this base's tokenizer
+            (:class:`~.encoder_base.TextLayout`).
         base_model_name_or_path (`str`): where the frozen weights come from — a Hub id, a folder, or
             ``"embedded"`` (the tiny CLIP shipped inside the ``hf_zsl`` package).
         base_model_revision (`str`, *optional*): Hub revision of the base weights.
@@ -50,9 +54,10 @@ class HfZslConfig(PreTrainedConfig):
             the same ids use what was learned, other labels fall back to open-vocabulary scoring.
     """
 
-    sub_configs_defaults = {"clip_config": CLIPConfig}
+    sub_configs_defaults = {"base_config": SubConfigSpec(config_class=AutoConfig, model_type="clip")}
 
-    clip_config: dict | CLIPConfig | None = None
+    base_config: dict | PreTrainedConfig | None = None
+    text_layout: dict | None = None
     base_model_name_or_path: str | None = None
     base_model_revision: str | None = None
     base_weights_included: bool = False
@@ -65,8 +70,16 @@ class HfZslConfig(PreTrainedConfig):
 
     @property
     def method(self) -> str:
-        """The method's short name, e.g. ``"zeroshot"`` for model type ``"hfzsl_zeroshot"``."""
-        return self.model_type.removeprefix("hfzsl_")
+        """The method's short name, e.g. ``"zeroshot"`` for model types ``"hfzsl_zeroshot"`` and
+        ``"hfzsl_zeroshot_siglip"``."""
+        return self.model_type.removeprefix("hfzsl_").removesuffix("_siglip")
+
+    @property
+    def layout(self) -> TextLayout:
+        """:attr:`text_layout` as a :class:`~.encoder_base.TextLayout`."""
+        if self.text_layout is None:
+            raise ValueError("This config has no text_layout: build the model with hf_zsl.build(method, base).")
+        return TextLayout(**self.text_layout)
 
     def set_prompting(self, tokenizer, templates: list[str] | None) -> None:
         """Store ``templates`` and their token ids (and the pipeline hypothesis ids) using ``tokenizer``."""

@@ -1,5 +1,6 @@
-"""The model every hf_zsl method builds on: a frozen CLIP, token-level prompting, cached label
-features, and checkpoints that hold only what was learned."""
+"""The model every hf_zsl method builds on: a frozen dual encoder (any supported family, behind the
+interface of :mod:`.encoder_base`), token-level prompting, cached label features, and checkpoints
+that hold only what was learned."""
 
 import copy
 import importlib.util
@@ -11,14 +12,16 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import HfApi
 from safetensors.torch import save_file
-from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, PreTrainedModel
+from transformers import AutoImageProcessor, AutoTokenizer, PreTrainedModel
 from transformers.utils import cached_file
 
 from .checkpoint import check_against_model, read_safetensors_header, state_digest
-from .clip_features import image_features, text_features
 from .configuration_base import HfZslConfig
+from .encoder_base import DualEncoder, in_context_ids
+from .encoders import ENCODERS, encoder_class
 from .outputs import ZeroShotImageClassifierOutput
-from .prompting import check_prompt_length, label_token_ids, pad_prompts
+from .placeholder_tokens import PlaceholderTokens
+from .prompting import check_prompt_length, label_token_ids
 from .text_cache import TextFeatureCache, parameter_state_key
 
 WEIGHTS_NAME = "model.safetensors"
@@ -43,7 +46,8 @@ def resolve_base_path(name_or_path: str) -> str:
 
 
 class HfZslPreTrainedModel(PreTrainedModel):
-    """A frozen CLIP plus whatever a method learns.
+    """A frozen dual encoder (``self.encoder``, a :class:`~.encoder_base.DualEncoder`) plus whatever a
+    method learns.
 
     Subclasses set ``config_class`` and override :meth:`encode_labels` (how label ids become label
     features) and/or :meth:`compute_logits` (how image and label features become scores). The
@@ -55,8 +59,8 @@ class HfZslPreTrainedModel(PreTrainedModel):
     base_model_prefix = "hfzsl"
     main_input_name = "pixel_values"
     input_modalities = ("image", "text")
-    _keys_to_ignore_on_load_missing = [r"^clip\."]
-    _no_split_modules = ["CLIPEncoderLayer"]
+    _keys_to_ignore_on_load_missing = [r"^encoder\."]
+    _no_split_modules = sorted({name for encoder in ENCODERS.values() for name in encoder.no_split_modules})
     _supports_sdpa = True
 
     card_writer: Callable | None = None
@@ -64,8 +68,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
 
     def __init__(self, config: HfZslConfig):
         super().__init__(config)
-        self.clip = CLIPModel(config.clip_config)
-        self.clip.requires_grad_(False)
+        self.encoder: DualEncoder = encoder_class(config.base_config.model_type)(config.base_config)
         self.text_cache = TextFeatureCache()
         self.tokenizer = None
         self.image_processor = None
@@ -76,7 +79,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_base(
         cls,
-        clip: CLIPModel,
+        base: PreTrainedModel,
         tokenizer,
         image_processor,
         base_model_name_or_path: str,
@@ -85,11 +88,12 @@ class HfZslPreTrainedModel(PreTrainedModel):
         class_names: list[str] | None = None,
         **hyperparameters,
     ) -> "HfZslPreTrainedModel":
-        """A fresh, untrained model of this method around the weights of ``clip``.
+        """A fresh, untrained model of this method around the weights of ``base``.
 
         Args:
-            clip: the base dual encoder; its weights are copied and frozen.
-            tokenizer: the base's tokenizer (CLIP BPE).
+            base: the base dual encoder (``CLIPModel``, ``SiglipModel``, … see ``encoders.py``); its
+                weights are copied and frozen.
+            tokenizer: the base's tokenizer.
             image_processor: the base's image processor.
             base_model_name_or_path: recorded in the config so a checkpoint can find the base again.
             templates: prompt templates, each with one ``{}``; the method's default when omitted.
@@ -97,13 +101,11 @@ class HfZslPreTrainedModel(PreTrainedModel):
                 per-class state).
             **hyperparameters: the method's configuration fields.
         """
-        clip_config = copy.deepcopy(clip.config)
-        text_config = clip_config.text_config
-        text_config.bos_token_id = tokenizer.bos_token_id
-        text_config.eos_token_id = tokenizer.eos_token_id  # pool at the real end-of-text token
-        text_config.pad_token_id = tokenizer.pad_token_id
+        encoder = encoder_class(getattr(base.config, "model_type", None))
+        base_config = encoder.prepare_config(copy.deepcopy(base.config), tokenizer)
         config = cls.config_class(
-            clip_config=clip_config.to_dict(),
+            base_config=base_config.to_dict(),
+            text_layout=encoder.text_layout(base_config, tokenizer).to_dict(),
             base_model_name_or_path=base_model_name_or_path,
             base_model_revision=base_model_revision,
             **hyperparameters,
@@ -114,7 +116,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
         elif cls.needs_class_names:
             raise ValueError(f"{cls.__name__} learns per-class state: pass class_names=[...] to build it.")
         model = cls(config)
-        model.clip.load_state_dict(clip.state_dict())
+        model.encoder.model.load_state_dict(base.state_dict())
         model.tokenizer, model.image_processor = tokenizer, image_processor
         return model
 
@@ -122,25 +124,26 @@ class HfZslPreTrainedModel(PreTrainedModel):
     needs_class_names: bool = False
     needs_pixel_values: bool = False
     """Whether scoring needs the images themselves (a trainable image branch), not only the frozen
-    CLIP image features: ``forward`` then requires ``pixel_values`` even when ``image_embeds`` are given."""
+    image features: ``forward`` then requires ``pixel_values`` even when ``image_embeds`` are given."""
     output_class: type[ZeroShotImageClassifierOutput] = ZeroShotImageClassifierOutput
     """What ``forward`` returns; a subclass adds the fields its :meth:`compute_outputs` returns."""
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.clip.eval()  # the base stays frozen, dropout off
+        self.encoder.eval()  # the base stays frozen, dropout off
         return self
 
     # ------------------------------------------------------------------ features
     @property
     def logit_scale(self) -> torch.Tensor:
-        return self.clip.logit_scale.exp()
+        """The base's multiplier of cosine similarities (a 0-d tensor)."""
+        return self.encoder.logit_scale
 
     def text_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters label features may depend on (the cache key watches them): the text tower and
         everything the method learns."""
-        learned = [p for name, p in self.named_parameters() if not name.startswith("clip.")]
-        return [*self.clip.text_model.parameters(), *self.clip.text_projection.parameters(), *learned]
+        learned = [p for name, p in self.named_parameters() if not name.startswith("encoder.")]
+        return [*self.encoder.text_parameters(), *learned]
 
     def trained_class_indices(self, labels: list[tuple[int, ...]]) -> list[int | None]:
         """For each label, the index of the trained class with the same token ids, or ``None``."""
@@ -165,22 +168,49 @@ class HfZslPreTrainedModel(PreTrainedModel):
         )
 
     def label_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> list[tuple[int, ...]]:
-        """Each candidate label's own ids (see :func:`prompting.label_token_ids`)."""
-        text_config = self.config.clip_config.text_config
-        return label_token_ids(
-            input_ids, attention_mask, text_config.bos_token_id, text_config.eos_token_id,
-            self.config.hypothesis_token_ids,
-        )
+        """Each candidate label's own ids, in their in-prompt form (see :func:`prompting.label_token_ids`).
+
+        With a tokenizer whose words take other ids after a space (``text_layout.labels_in_context``,
+        e.g. SigLIP 2's Gemma), a label tokenized on its own is re-tokenized as it reads inside a prompt.
+        """
+        layout = self.config.layout
+        labels = label_token_ids(input_ids, attention_mask, layout, self.config.hypothesis_token_ids)
+        if layout.labels_in_context and self.tokenizer is not None:
+            labels = [self._in_context(label) for label in labels]
+        return labels
+
+    def _in_context(self, label: tuple[int, ...]) -> tuple[int, ...]:
+        text = self.tokenizer.decode(list(label), skip_special_tokens=True).strip()
+        return tuple(in_context_ids(self.tokenizer, text)) if text else label
+
+    def encode_prompts(
+        self,
+        rows: list[list[int]],
+        learned_tokens: PlaceholderTokens | None = None,
+        learned_rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Normalised text features `(num_rows, dim)` of prompts given as ids (special tokens excluded),
+        laid out for the base's tokenizer and run through its text tower.
+
+        Args:
+            rows: each prompt's ids; placeholder ids of ``learned_tokens`` take their learned rows.
+            learned_tokens: the method's learned tokens, if the prompts hold any.
+            learned_rows: `(num_placeholders, width)` rows to use instead of ``learned_tokens``' own
+                (e.g. CoOp's mean class context for an untrained label).
+        """
+        layout = self.config.layout
+        input_ids, attention_mask = layout.pad(rows, device=self.device)
+        mask = attention_mask if layout.attention_mask else None
+        if learned_tokens is None:
+            return self.encoder.text_features(input_ids, mask)
+        embeds, filled = learned_tokens.embed(input_ids, self.encoder.token_embedding, layout.filler_id, learned_rows)
+        return self.encoder.text_features(filled, mask, token_embeds=embeds)
 
     def prompt_features(self, labels: list[tuple[int, ...]], prompts: list[list[list[int]]]) -> torch.Tensor:
         """Normalised features of every label under every prompt, shape `(num_prompts, num_labels, dim)`."""
-        text_config = self.config.clip_config.text_config
-        check_prompt_length(labels, prompts, text_config.max_position_embeddings)
+        check_prompt_length(labels, prompts, self.config.layout)
         rows = [[*prefix, *label, *suffix] for prefix, suffix in prompts for label in labels]
-        input_ids, attention_mask = pad_prompts(
-            rows, text_config.bos_token_id, text_config.eos_token_id, text_config.pad_token_id, device=self.device
-        )
-        return text_features(self.clip, input_ids, attention_mask).view(len(prompts), len(labels), -1)
+        return self.encode_prompts(rows).view(len(prompts), len(labels), -1)
 
     def encode_labels(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
         """Label features, shape `(num_labels, dim)`: the normalised mean over the prompt templates
@@ -192,9 +222,12 @@ class HfZslPreTrainedModel(PreTrainedModel):
         key = (tuple(labels), parameter_state_key(self.text_parameters()))
         return self.text_cache.get_or_compute(key, lambda: self.encode_labels(labels))
 
-    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Normalised features of the frozen image tower, shape `(batch, dim)`."""
-        return image_features(self.clip, pixel_values)
+    def encode_images(self, pixel_values: torch.Tensor, **image_inputs) -> torch.Tensor:
+        """Normalised features of the frozen image tower, shape `(batch, dim)`.
+
+        ``image_inputs``: the image processor's other outputs a family's tower takes (SigLIP 2's
+        ``pixel_attention_mask`` and ``spatial_shapes``)."""
+        return self.encoder.image_features(pixel_values, **image_inputs)
 
     def compute_logits(
         self,
@@ -203,12 +236,19 @@ class HfZslPreTrainedModel(PreTrainedModel):
         labels: list[tuple[int, ...]],
         pixel_values: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scores, shape `(num_images, num_labels)`; plain scaled cosine similarity here.
+        """Scores, shape `(num_images, num_labels)`; the base's own: scaled cosine similarity, plus the
+        family's logit bias (SigLIP).
 
         ``pixel_values`` `(num_images, 3, size, size)` reach methods that score the images themselves
         (:attr:`needs_pixel_values`); the others ignore them.
         """
-        return self.logit_scale * image_embeds @ text_embeds.t()
+        return self.similarity_logits(image_embeds, text_embeds)
+
+    def similarity_logits(self, image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
+        """``logit_scale * image_embeds @ text_embeds.T`` (+ the base's logit bias), `(num_images, num_labels)`."""
+        logits = self.logit_scale * image_embeds @ text_embeds.t()
+        bias = self.encoder.logit_bias
+        return logits if bias is None else logits + bias
 
     def compute_outputs(
         self,
@@ -230,6 +270,9 @@ class HfZslPreTrainedModel(PreTrainedModel):
         image_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         return_dict: bool | None = None,
+        pixel_attention_mask: torch.Tensor | None = None,
+        spatial_shapes: torch.LongTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
     ) -> ZeroShotImageClassifierOutput | tuple:
         r"""
         Args:
@@ -238,12 +281,16 @@ class HfZslPreTrainedModel(PreTrainedModel):
                 ``"This is a photo of {}."`` wrapper is recognised and removed).
             attention_mask (`torch.LongTensor` of shape `(num_labels, sequence_length)`, *optional*).
             pixel_values (`torch.FloatTensor` of shape `(num_images, 3, image_size, image_size)`):
-                Images prepared by the image processor. Give this or ``image_embeds`` (both for a
-                method with :attr:`needs_pixel_values`: the images feed its trainable branch).
+                Images prepared by the image processor (SigLIP 2: `(num_images, patches, 3 * patch²)`).
+                Give this or ``image_embeds`` (both for a method with :attr:`needs_pixel_values`: the
+                images feed its trainable branch).
             image_embeds (`torch.FloatTensor` of shape `(num_images, projection_dim)`):
-                Precomputed, L2-normalised frozen CLIP image features (the feature cache path).
+                Precomputed, L2-normalised frozen image features (the feature cache path).
             labels (`torch.LongTensor` of shape `(num_images,)`, *optional*):
                 Index of the true candidate label per image; adds a cross-entropy ``loss``.
+            pixel_attention_mask, spatial_shapes (*optional*): SigLIP 2's image processor outputs.
+            token_type_ids (*optional*): accepted from BERT-style tokenizers (the pipeline passes them)
+                and ignored: prompts are composed here, as single texts.
         """
         if input_ids is None:
             raise ValueError("input_ids is required: tokenize the candidate labels with the model's tokenizer.")
@@ -257,7 +304,9 @@ class HfZslPreTrainedModel(PreTrainedModel):
         if image_embeds is None:
             if pixel_values is None:
                 raise ValueError("Give pixel_values (images from the image processor) or image_embeds.")
-            image_embeds = self.encode_images(pixel_values)
+            image_embeds = self.encode_images(
+                pixel_values, pixel_attention_mask=pixel_attention_mask, spatial_shapes=spatial_shapes
+            )
         fields = self.compute_outputs(image_embeds, text_embeds, label_ids, pixel_values=pixel_values)
         logits_per_image = fields.pop("logits_per_image")
 
@@ -288,7 +337,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
     # ------------------------------------------------------------------ checkpoints
     def learned_state_dict(self) -> dict[str, torch.Tensor]:
         """Everything but the frozen base: what a default checkpoint holds."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("clip.")}
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
     def save_pretrained(self, save_directory, *args, include_base_weights: bool = False, **kwargs):
         """Save safetensors weights, config, tokenizer, image processor, modeling code and card.
@@ -351,7 +400,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
         weights = cached_file(pretrained_model_name_or_path, WEIGHTS_NAME, **hub_kwargs)
         with torch.device("meta"):
             expected = {k: v.shape for k, v in cls(config).state_dict().items()}
-        required = set(expected) if config.base_weights_included else {k for k in expected if not k.startswith("clip.")}
+        required = set(expected) if config.base_weights_included else {k for k in expected if not k.startswith("encoder.")}
         check_against_model(weights, read_safetensors_header(weights), expected, required)
 
         model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
@@ -370,12 +419,14 @@ class HfZslPreTrainedModel(PreTrainedModel):
     def load_base_weights(self) -> None:
         """Copy the frozen encoder's weights from ``config.base_model_name_or_path``."""
         source = resolve_base_path(self.config.base_model_name_or_path)
-        base = CLIPModel.from_pretrained(source, revision=self.config.base_model_revision, dtype=self.dtype)
+        base = type(self.encoder).model_class.from_pretrained(
+            source, revision=self.config.base_model_revision, dtype=self.dtype
+        )
         try:
-            self.clip.load_state_dict(base.state_dict())
+            self.encoder.model.load_state_dict(base.state_dict())
         except RuntimeError as error:
             raise ValueError(
-                f"The base weights at {source!r} do not fit this checkpoint's clip_config: {error}"
+                f"The base weights at {source!r} do not fit this checkpoint's base_config: {error}"
             ) from None
-        self.clip.requires_grad_(False)
+        self.encoder.model.requires_grad_(False)
         self.text_cache.clear()

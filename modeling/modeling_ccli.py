@@ -27,13 +27,13 @@ class CCLIModel(HfZslPreTrainedModel):
     def __init__(self, config: CCLIConfig):
         super().__init__(config)
         num_classes = len(config.class_names or [])
-        self.visual_concepts = nn.Parameter(torch.zeros(config.num_concepts, config.clip_config.projection_dim))
+        self.visual_concepts = nn.Parameter(torch.zeros(config.num_concepts, self.encoder.embed_dim))
         self.concept_inference = nn.Linear(config.num_concepts, num_classes, bias=False)
         nn.init.zeros_(self.concept_inference.weight)
 
     def text_parameters(self) -> list[torch.nn.Parameter]:
         """Label features are zero-shot text features: they depend on the text tower only."""
-        return [*self.clip.text_model.parameters(), *self.clip.text_projection.parameters()]
+        return self.encoder.text_parameters()
 
     def label_features(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
         """Zero-shot label features `(num_labels, dim)`; nothing text-side is learned, so they are

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedConfig
 
-from .clip_features import check_pixel_values
 from .configuration_base import class_token_ids
 from .configuration_cfzsl import CFZSLConfig, cnn_config_from_dict, default_cnn_config
+from .encoders import encoder_class
 from .modeling_base import HfZslPreTrainedModel
 from .outputs import ZeroShotImageClassifierOutput
 
@@ -92,7 +92,7 @@ class CFZSLModel(HfZslPreTrainedModel):
         cnn_config = cnn_config_from_dict(config.cnn_config)
         self.cnn = AutoModel.from_config(cnn_config)
         self.cnn_width = backbone_width(cnn_config)
-        dim = config.clip_config.projection_dim
+        dim = self.encoder.embed_dim
         semantic_dim = config.semantic_dim or dim
         self.attribute_head = attribute_head(self.cnn_width, len(config.attribute_names or []))
         self.image_projection = nn.Linear(dim, semantic_dim, bias=False)
@@ -101,7 +101,7 @@ class CFZSLModel(HfZslPreTrainedModel):
 
     @classmethod
     def from_base(
-        cls, clip, tokenizer, image_processor, base_model_name_or_path, class_names=None, **hyperparameters
+        cls, base, tokenizer, image_processor, base_model_name_or_path, class_names=None, **hyperparameters
     ) -> "CFZSLModel":
         """Build as :meth:`HfZslPreTrainedModel.from_base`, with CFZSL's extras:
 
@@ -115,6 +115,11 @@ class CFZSLModel(HfZslPreTrainedModel):
             cnn_pretrained: a Hub id or folder of pretrained backbone weights (``AutoModel.from_pretrained``);
                 its config replaces ``cnn_config``.
         """
+        if encoder_class(base.config.model_type).variable_resolution:
+            raise ValueError(
+                "CFZSL's CNN branch reads square images, and this base takes variable-resolution patch sequences "
+                f"({base.config.model_type}): build CFZSL over a fixed-resolution base (CLIP, SigLIP, Chinese-CLIP)."
+            )
         pretrained = None
         if hyperparameters.get("cnn_pretrained"):
             pretrained = AutoModel.from_pretrained(hyperparameters["cnn_pretrained"])
@@ -134,7 +139,7 @@ class CFZSLModel(HfZslPreTrainedModel):
                 raise ValueError(f"{len(names)} attribute_names for class attribute rows of {width} values.")
             hyperparameters["attribute_names"] = list(names)
         model = super().from_base(
-            clip, tokenizer, image_processor, base_model_name_or_path, class_names=class_names, **hyperparameters
+            base, tokenizer, image_processor, base_model_name_or_path, class_names=class_names, **hyperparameters
         )
         if attributes is not None:
             model.set_class_attributes(class_names, attributes)
@@ -166,7 +171,7 @@ class CFZSLModel(HfZslPreTrainedModel):
 
     def text_parameters(self) -> list[torch.nn.Parameter]:
         """Label features are frozen CLIP text features: they depend on the text tower only."""
-        return [*self.clip.text_model.parameters(), *self.clip.text_projection.parameters()]
+        return self.encoder.text_parameters()
 
     def label_features(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
         """Frozen CLIP text features of the labels `(num_labels, dim)`, without autograd (nothing
@@ -255,9 +260,9 @@ class CFZSLModel(HfZslPreTrainedModel):
     # ------------------------------------------------------------------ semantic space
     @property
     def cnn_image_size(self) -> int:
-        """The CNN's input side: ``config.cnn_image_size``, by default twice the CLIP image size (0: unchanged)."""
+        """The CNN's input side: ``config.cnn_image_size``, by default twice the base's image size (0: unchanged)."""
         size = self.config.cnn_image_size
-        return 2 * self.config.clip_config.vision_config.image_size if size is None else size
+        return 2 * self.encoder.image_size if size is None else size
 
     def predict_attributes(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """CNN branch: ``â(x)`` `(num_images, A)` from images `(num_images, 3, size, size)` (resized to
@@ -298,7 +303,7 @@ class CFZSLModel(HfZslPreTrainedModel):
         """
         if pixel_values is None:
             raise ValueError("CFZSL's CNN branch needs the images: pass pixel_values (with or without image_embeds).")
-        check_pixel_values(pixel_values, self.clip)
+        self.encoder.check_image_inputs(pixel_values)
         if pixel_values.shape[0] != image_embeds.shape[0]:
             raise ValueError(
                 f"pixel_values ({pixel_values.shape[0]} images) and image_embeds ({image_embeds.shape[0]}) differ in batch size."

@@ -5,9 +5,10 @@ import copy
 import torch
 
 from .configuration_coop import CoOpConfig
+from .encoder_base import in_context_ids
 from .modeling_base import HfZslPreTrainedModel
-from .placeholder_tokens import ADAPTER_NAME, PlaceholderTokens, text_features_from_embeddings
-from .prompting import check_prompt_length, pad_prompts
+from .placeholder_tokens import ADAPTER_NAME, PlaceholderTokens
+from .prompting import check_prompt_length
 
 CONTEXT_INIT_STD = 0.02  # CoOp's random context initialisation, N(0, 0.02²)
 
@@ -31,8 +32,8 @@ def add_placeholder_tokens(tokenizer, names: list[str]) -> list[int]:
 class CoOpModel(HfZslPreTrainedModel):
     """CoOp (Zhou et al., *Learning to Prompt for Vision-Language Models*, IJCV 2022).
 
-    A label is encoded as ``[SOS] ctx_1 .. ctx_M <label tokens> . [EOS]`` by the frozen text tower
-    (pooled at the end-of-text token) and scored by scaled cosine similarity with the image
+    A label is encoded as ``[SOS] ctx_1 .. ctx_M <label tokens> . [EOS]`` (the base tokenizer's
+    special tokens) by the frozen text tower and scored by scaled cosine similarity with the image
     feature. The ``ctx_i`` are placeholder tokens added to the tokenizer; their input embeddings are
     PEFT trainable tokens (:class:`~.placeholder_tokens.PlaceholderTokens`), the only learned state:
 
@@ -46,7 +47,7 @@ class CoOpModel(HfZslPreTrainedModel):
     def __init__(self, config: CoOpConfig):
         super().__init__(config)
         ids = [*(config.context_token_ids or []), *(t for ids in config.class_context_token_ids or [] for t in ids)]
-        self.context_tokens = PlaceholderTokens(ids, config.clip_config.text_config.hidden_size)
+        self.context_tokens = PlaceholderTokens(ids, self.encoder.text_width)
 
     @property
     def context(self) -> torch.Tensor:
@@ -59,7 +60,7 @@ class CoOpModel(HfZslPreTrainedModel):
     # ------------------------------------------------------------------ building
     @classmethod
     def from_base(
-        cls, clip, tokenizer, image_processor, base_model_name_or_path, base_model_revision=None,
+        cls, base, tokenizer, image_processor, base_model_name_or_path, base_model_revision=None,
         templates=None, class_names=None, **hyperparameters,
     ) -> "CoOpModel":
         """Build as :meth:`HfZslPreTrainedModel.from_base`, adding the context placeholders to a copy
@@ -75,7 +76,7 @@ class CoOpModel(HfZslPreTrainedModel):
             raise ValueError("Class-specific context learns one context per class: pass class_names=[...].")
         tokenizer = copy.deepcopy(tokenizer)
         ctx_init = hyperparameters.get("ctx_init", cls.config_class.ctx_init)
-        init_ids = tokenizer(ctx_init, add_special_tokens=False)["input_ids"] if ctx_init else None
+        init_ids = in_context_ids(tokenizer, ctx_init) if ctx_init else None
         n_ctx = hyperparameters.get("n_ctx", len(init_ids) if init_ids else cls.config_class.n_ctx)
         if init_ids is not None and n_ctx != len(init_ids):
             raise ValueError(f"ctx_init {ctx_init!r} is {len(init_ids)} tokens but n_ctx is {n_ctx}.")
@@ -89,7 +90,7 @@ class CoOpModel(HfZslPreTrainedModel):
             context_init_token_ids=init_ids,
         )
         model = super().from_base(
-            clip, tokenizer, image_processor, base_model_name_or_path, base_model_revision,
+            base, tokenizer, image_processor, base_model_name_or_path, base_model_revision,
             templates=[" ".join(shared) + " {}."], class_names=class_names, **hyperparameters,
         )
         if model.config.template_token_ids[0][0] != model.config.context_token_ids:
@@ -101,7 +102,7 @@ class CoOpModel(HfZslPreTrainedModel):
         """Every context := the embeddings of the ``ctx_init`` tokens, or N(0, 0.02²) draws seeded
         with ``context_seed`` (shared context first, then each class's)."""
         config = self.config
-        embedding = self.clip.text_model.embeddings.token_embedding.weight
+        embedding = self.encoder.token_embedding.weight
         num_contexts = 1 + len(config.class_context_token_ids or [])
         if config.context_init_token_ids:
             rows = embedding[torch.tensor(config.context_init_token_ids, device=embedding.device)]
@@ -114,20 +115,17 @@ class CoOpModel(HfZslPreTrainedModel):
     # ------------------------------------------------------------------ features
     def encode_labels(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
         """Normalised features of ``[SOS] context <label> . [EOS]`` per label, `(num_labels, dim)`."""
-        config, text_config = self.config, self.config.clip_config.text_config
-        check_prompt_length(labels, config.prompt_ids, text_config.max_position_embeddings)
+        config = self.config
+        check_prompt_length(labels, config.prompt_ids, config.layout)
         indices = self.trained_class_indices(labels) if config.class_specific_context else [None] * len(labels)
         suffix = config.template_token_ids[0][1]
         rows = [
             [*(config.context_token_ids if index is None else config.class_context_token_ids[index]), *label, *suffix]
             for label, index in zip(labels, indices)
         ]
-        input_ids, attention_mask = pad_prompts(
-            rows, text_config.bos_token_id, text_config.eos_token_id, text_config.pad_token_id, device=self.device
-        )
-        embeds = self.context_tokens.embed(input_ids, self.clip.text_model.embeddings.token_embedding, text_config.pad_token_id)
-        untrained = [row for row, index in enumerate(indices) if index is None]
-        if config.class_specific_context and untrained:
-            embeds = embeds.clone()
-            embeds[untrained, 1 : 1 + config.n_ctx] = self.context.mean(dim=0).to(embeds.dtype)
-        return text_features_from_embeddings(self.clip, embeds, input_ids, attention_mask)
+        learned_rows = None
+        if config.class_specific_context and None in indices:
+            # an untrained label reads the mean class context at the shared placeholders
+            learned_rows = self.context_tokens.rows()
+            learned_rows = torch.cat([self.context.mean(dim=0), learned_rows[config.n_ctx :]])
+        return self.encode_prompts(rows, self.context_tokens, learned_rows)

@@ -33,8 +33,8 @@ class DFZSLModel(CoOpModel):
 
     def __init__(self, config: DFZSLConfig):
         super().__init__(config)
-        width = config.clip_config.text_config.hidden_size
-        dim = config.clip_config.projection_dim
+        width = self.encoder.text_width
+        dim = self.encoder.embed_dim
         self.t2i = nn.Sequential(
             nn.Linear(width, config.t2i_expansion * width), QuickGELUActivation(), nn.Linear(config.t2i_expansion * width, dim)
         )
@@ -61,9 +61,9 @@ class DFZSLModel(CoOpModel):
             weights: their rows (normalised when used).
             seen_class_names: the subset the server classifier knew.
         """
-        if weights.shape != (len(class_names), self.config.clip_config.projection_dim):
+        if weights.shape != (len(class_names), self.encoder.embed_dim):
             raise ValueError(
-                f"weights must have shape ({len(class_names)}, {self.config.clip_config.projection_dim}), "
+                f"weights must have shape ({len(class_names)}, {self.encoder.embed_dim}), "
                 f"one row per class; got {tuple(weights.shape)}."
             )
         missing = sorted(set(seen_class_names) - set(class_names))

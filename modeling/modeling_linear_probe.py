@@ -23,7 +23,7 @@ class LinearProbeModel(HfZslPreTrainedModel):
     def __init__(self, config: LinearProbeConfig):
         super().__init__(config)
         num_classes = len(config.class_names or [])
-        self.class_weights = nn.Parameter(torch.zeros(num_classes, config.clip_config.projection_dim))
+        self.class_weights = nn.Parameter(torch.zeros(num_classes, self.encoder.embed_dim))
 
     def reset_class_weights(self) -> None:
         """Zero weights, or the trained classes' zero-shot text features with ``init_from_text``."""

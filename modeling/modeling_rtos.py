@@ -8,8 +8,8 @@ from torch import nn
 
 from .configuration_rtos import DEFAULT_ANCHOR_VOCABULARY, MODES, RTOSConfig, anchor_fields
 from .modeling_base import HfZslPreTrainedModel
-from .placeholder_tokens import PlaceholderTokens, text_features_from_embeddings
-from .prompting import check_prompt_length, pad_prompts
+from .placeholder_tokens import PlaceholderTokens
+from .prompting import check_prompt_length
 from .text_cache import TextFeatureCache, parameter_state_key
 
 
@@ -38,15 +38,15 @@ class RTOSModel(HfZslPreTrainedModel):
     def __init__(self, config: RTOSConfig):
         super().__init__(config)
         placeholder_ids = [i for ids in config.anchor_placeholder_ids or [] for i in ids]
-        self.anchor_tokens = PlaceholderTokens(placeholder_ids, config.clip_config.text_config.hidden_size)
-        dim = config.clip_config.projection_dim
+        self.anchor_tokens = PlaceholderTokens(placeholder_ids, self.encoder.text_width)
+        dim = self.encoder.embed_dim
         self.query_projection = nn.Linear(dim, dim, bias=False)
         self.key_projection = nn.Linear(dim, dim, bias=False)
         self.reset_projections()
         self.anchor_cache = TextFeatureCache(max_entries=1)
 
     @classmethod
-    def from_base(cls, clip, tokenizer, image_processor, base_model_name_or_path, class_names=None, **hyperparameters):
+    def from_base(cls, base, tokenizer, image_processor, base_model_name_or_path, class_names=None, **hyperparameters):
         """Build as :meth:`HfZslPreTrainedModel.from_base`; anchors are the ``anchor_vocabulary`` words
         that are not ``class_names``, each with learnable placeholder tokens added to a copy of
         ``tokenizer`` and initialised from the embeddings of the anchor's name tokens."""
@@ -59,7 +59,7 @@ class RTOSModel(HfZslPreTrainedModel):
         template = hyperparameters.get("anchor_template", RTOSConfig.anchor_template)
         hyperparameters.update(anchor_fields(tokenizer, vocabulary, template, class_names))
         model = super().from_base(
-            clip, tokenizer, image_processor, base_model_name_or_path, class_names=class_names, **hyperparameters
+            base, tokenizer, image_processor, base_model_name_or_path, class_names=class_names, **hyperparameters
         )
         model.reset_anchor_tokens()
         return model
@@ -74,12 +74,12 @@ class RTOSModel(HfZslPreTrainedModel):
     def reset_anchor_tokens(self) -> None:
         """Placeholder rows := the frozen token embeddings of the anchors' names."""
         name_ids = [i for ids in self.config.anchor_name_ids for i in ids]
-        embedding = self.clip.text_model.embeddings.token_embedding
+        embedding = self.encoder.token_embedding
         self.anchor_tokens.reset(embedding.weight[torch.tensor(name_ids, device=embedding.weight.device)])
 
     def text_parameters(self) -> list[torch.nn.Parameter]:
         """Target (label) features are zero-shot text features: they depend on the text tower only."""
-        return [*self.clip.text_model.parameters(), *self.clip.text_projection.parameters()]
+        return self.encoder.text_parameters()
 
     def label_features(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
         """Zero-shot target features `(num_labels, dim)`, without autograd (nothing there is learned),
@@ -91,18 +91,10 @@ class RTOSModel(HfZslPreTrainedModel):
     def encode_anchors(self) -> torch.Tensor:
         """Normalised anchor features `(C_anc, dim)`: ``anchor_template`` around each anchor's
         learnable name tokens, through the frozen text tower (differentiable in the tokens)."""
-        text_config = self.config.clip_config.text_config
         prefix, suffix = self.config.anchor_template_ids
         placeholders = self.config.anchor_placeholder_ids
-        check_prompt_length(placeholders, [[prefix, suffix]], text_config.max_position_embeddings)
-        input_ids, attention_mask = pad_prompts(
-            [[*prefix, *ids, *suffix] for ids in placeholders],
-            text_config.bos_token_id, text_config.eos_token_id, text_config.pad_token_id, device=self.device,
-        )
-        embeds = self.anchor_tokens.embed(
-            input_ids, self.clip.text_model.embeddings.token_embedding, text_config.pad_token_id
-        )
-        return text_features_from_embeddings(self.clip, embeds, input_ids, attention_mask)
+        check_prompt_length(placeholders, [[prefix, suffix]], self.config.layout)
+        return self.encode_prompts([[*prefix, *ids, *suffix] for ids in placeholders], self.anchor_tokens)
 
     def anchor_features(self) -> torch.Tensor:
         """:meth:`encode_anchors`, cached (apart from label features) per learned state while autograd is off."""

@@ -31,7 +31,7 @@ class TipAdapterModel(HfZslPreTrainedModel):
     def __init__(self, config: TipAdapterConfig):
         super().__init__(config)
         entries = config.num_cache_entries
-        keys = torch.zeros(entries, config.clip_config.projection_dim)
+        keys = torch.zeros(entries, self.encoder.embed_dim)
         if config.fine_tune_keys:
             self.cache_keys = nn.Parameter(keys)
         else:
@@ -46,7 +46,7 @@ class TipAdapterModel(HfZslPreTrainedModel):
             labels: `(entries,)` index of each entry's trained class.
         """
         num_classes = len(self.config.class_names)
-        if keys.ndim != 2 or keys.shape[1] != self.config.clip_config.projection_dim or labels.shape != keys.shape[:1]:
+        if keys.ndim != 2 or keys.shape[1] != self.encoder.embed_dim or labels.shape != keys.shape[:1]:
             raise ValueError(f"Cache keys must be (entries, dim) with one label each; got {tuple(keys.shape)} keys "
                              f"and {tuple(labels.shape)} labels.")
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):

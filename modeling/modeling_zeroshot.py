@@ -1,6 +1,6 @@
 """Zero-shot CLIP: label features are the normalised mean of template-prompt features."""
 
-from .configuration_zeroshot import ZeroShotCLIPConfig
+from .configuration_zeroshot import ZeroShotCLIPConfig, ZeroShotSiglipConfig
 from .modeling_base import HfZslPreTrainedModel
 
 
@@ -15,3 +15,10 @@ class ZeroShotCLIPModel(HfZslPreTrainedModel):
 
     config_class = ZeroShotCLIPConfig
     default_templates = ["a photo of a {}."]
+
+
+class ZeroShotSiglipModel(ZeroShotCLIPModel):
+    """Zero-shot over a SigLIP-family base: the same model, scored with one sigmoid per label by the
+    stock pipeline (see :class:`~.configuration_zeroshot.ZeroShotSiglipConfig`)."""
+
+    config_class = ZeroShotSiglipConfig

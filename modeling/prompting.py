@@ -2,10 +2,13 @@
 
 Every hf_zsl model receives *label* token ids — ``input_ids`` of the candidate label strings — and
 wraps them in its own prompt: a template such as ``"a photo of a {}."``, learned context tokens, or
-both. Wrapping happens on ids, not strings: a template is stored as the ids of the text before and
-after ``{}``, and CLIP's tokenizer splits words and punctuation before BPE, so
-``prefix + label + suffix`` equals the ids of the formatted string (the one exception: a label
+both. Wrapping happens on ids, not strings: a template is stored as the ids the text before and
+after ``{}`` takes inside the formatted string, and labels are used in their in-prompt form
+(:func:`~.encoder_base.in_context_ids`), so ``prefix + label + suffix`` equals the ids of the
+formatted string for CLIP's BPE, WordPiece and SentencePiece tokenizers (the one exception: a label
 ending in punctuation right before a template's punctuation, which the tokenizer would fuse).
+The special tokens around a prompt and its padding follow the base's
+:class:`~.encoder_base.TextLayout`.
 
 ``pipeline("zero-shot-image-classification")`` tokenizes ``hypothesis_template.format(label)``
 (default ``"This is a photo of {}."``) before calling the model. Models remember the ids of that
@@ -18,13 +21,21 @@ from collections.abc import Sequence
 
 import torch
 
+from .encoder_base import TextLayout, in_context_ids
+
 PIPELINE_HYPOTHESIS_TEMPLATE = "This is a photo of {}."
 
 TemplateIds = list[list[int]]  # [prefix ids, suffix ids], special tokens excluded
 
 
 def template_token_ids(tokenizer, template: str) -> TemplateIds:
-    """Ids of the text around ``{}`` in ``template``: ``[prefix_ids, suffix_ids]``."""
+    """Ids of the text around ``{}`` in ``template`` as they are inside the formatted string:
+    ``[prefix_ids, suffix_ids]`` (special tokens excluded).
+
+    The prefix is the text before ``{}`` without its trailing space (the label's ids carry their own
+    word boundary); the suffix is read off the ids of ``label + after``, so punctuation that attaches
+    to the label gets its attached ids.
+    """
     if not isinstance(template, str) or template.count("{}") != 1:
         raise ValueError(f"A prompt template must be a string with exactly one '{{}}', got {template!r}.")
     before, after = template.split("{}")
@@ -32,26 +43,30 @@ def template_token_ids(tokenizer, template: str) -> TemplateIds:
     def ids(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"] if text.strip() else []
 
-    return [ids(before), ids(after)]
+    probe = in_context_ids(tokenizer, "photo")
+    with_suffix = in_context_ids(tokenizer, "photo" + after) if after.strip() else probe
+    suffix = with_suffix[len(probe) :] if with_suffix[: len(probe)] == probe else ids(after)
+    return [ids(before.rstrip()), suffix]
 
 
 def name_token_ids(tokenizer, names) -> list[tuple[int, ...]]:
-    """Each name's token ids without special tokens: the label form models key label features on."""
-    return [tuple(tokenizer(name, add_special_tokens=False)["input_ids"]) for name in names]
+    """Each name's in-prompt token ids: the label form models key label features on."""
+    return [tuple(in_context_ids(tokenizer, name)) for name in names]
 
 
 def label_token_ids(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,
-    bos_token_id: int,
-    eos_token_id: int,
+    layout: TextLayout,
     hypothesis: TemplateIds | None,
 ) -> list[tuple[int, ...]]:
     """Recover each label's own ids from tokenized label texts.
 
     Args:
         input_ids (`torch.LongTensor` of shape `(num_labels, sequence_length)`): tokenized labels,
-            with or without the pipeline's hypothesis wrapper, padded on the right.
+            with or without the pipeline's hypothesis wrapper and the tokenizer's special tokens,
+            padded on either side.
+        layout: the base's prompt layout (which ids are special, which pad).
         attention_mask (`torch.LongTensor` of the same shape, *optional*).
 
     Returns:
@@ -70,12 +85,17 @@ def label_token_ids(
     rows = input_ids.tolist()
     masks = attention_mask.tolist() if attention_mask is not None else [[1] * len(r) for r in rows]
     labels, first_seen = [], {}
+    prefix_specials, stops = layout.prefix_ids, layout.stop_ids()
     for position, (row, mask) in enumerate(zip(rows, masks)):
         ids = [token for token, keep in zip(row, mask) if keep]
-        if ids and ids[0] == bos_token_id:
-            ids = ids[1:]
-        if eos_token_id in ids:
-            ids = ids[: ids.index(eos_token_id)]
+        if attention_mask is None and layout.padding_side == "left":
+            while ids and ids[0] == layout.pad_token_id:
+                ids = ids[1:]
+        if prefix_specials and ids[: len(prefix_specials)] == prefix_specials:
+            ids = ids[len(prefix_specials) :]
+        end = next((i for i, token in enumerate(ids) if token in stops), None)
+        if end is not None:
+            ids = ids[:end]
         if hypothesis is not None:
             prefix, suffix = hypothesis
             n_prefix, n_suffix = len(prefix), len(suffix)
@@ -98,31 +118,14 @@ def label_token_ids(
     return labels
 
 
-def check_prompt_length(labels: Sequence[Sequence[int]], prompts: Sequence[TemplateIds], max_length: int) -> None:
-    """Raise if any ``[bos] prefix label suffix [eos]`` needs more than ``max_length`` positions."""
-    extra = max(len(prefix) + len(suffix) for prefix, suffix in prompts) + 2
+def check_prompt_length(labels: Sequence[Sequence[int]], prompts: Sequence[TemplateIds], layout: TextLayout) -> None:
+    """Raise if any ``special + prefix + label + suffix + special`` needs more than the text tower's positions."""
+    extra = max(len(prefix) + len(suffix) for prefix, suffix in prompts) + layout.extra_length
+    limit = layout.pad_to or layout.max_length
     for position, label in enumerate(labels):
-        if len(label) + extra > max_length:
+        if len(label) + extra > limit:
             raise ValueError(
                 f"Candidate label at position {position} is too long: its prompt needs {len(label) + extra} "
-                f"tokens but the text encoder holds {max_length}. Shorten the label to at most "
-                f"{max_length - extra} tokens."
+                f"tokens but the text encoder holds {limit}. Shorten the label to at most "
+                f"{limit - extra} tokens."
             )
-
-
-def pad_prompts(
-    rows: Sequence[Sequence[int]], bos_token_id: int, eos_token_id: int, pad_token_id: int, device=None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[bos] row [eos]`` for every row of prompt ids, right-padded with ``pad_token_id``.
-
-    Returns:
-        ``input_ids`` and ``attention_mask``, both `torch.LongTensor` of shape
-        `(num_rows, longest_row + 2)`.
-    """
-    longest = max(len(row) for row in rows) + 2
-    input_ids = torch.full((len(rows), longest), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row) + 2] = torch.tensor([bos_token_id, *row, eos_token_id])
-        attention_mask[i, : len(row) + 2] = 1
-    return input_ids.to(device), attention_mask.to(device)

@@ -23,7 +23,7 @@ def perturb_learned(model) -> None:
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if not name.startswith("clip."):
+            if not name.startswith("encoder."):
                 parameter.add_(torch.randn(parameter.shape, generator=generator))
 
 

@@ -36,7 +36,7 @@ def test_garbage_header(saved):
 def test_tampered_values_fail_the_digest(saved):
     weights = saved / "model.safetensors"
     tensors = load_file(weights)
-    tensors["clip.logit_scale"] = tensors["clip.logit_scale"] + 1.0
+    tensors["encoder.model.logit_scale"] = tensors["encoder.model.logit_scale"] + 1.0
     save_file(tensors, weights, metadata={"format": "pt"})
     with pytest.raises(ValueError, match="modified after saving"):
         AutoModelForZeroShotImageClassification.from_pretrained(saved)
@@ -45,9 +45,9 @@ def test_tampered_values_fail_the_digest(saved):
 def test_wrong_shape_names_tensor(saved):
     weights = saved / "model.safetensors"
     tensors = load_file(weights)
-    tensors["clip.visual_projection.weight"] = torch.zeros(7, 7)
+    tensors["encoder.model.visual_projection.weight"] = torch.zeros(7, 7)
     save_file(tensors, weights, metadata={"format": "pt"})
-    with pytest.raises(ValueError, match=r"tensor 'clip.visual_projection.weight' has shape \[7, 7\]"):
+    with pytest.raises(ValueError, match=r"tensor 'encoder.model.visual_projection.weight' has shape \[7, 7\]"):
         AutoModelForZeroShotImageClassification.from_pretrained(saved)
 
 
@@ -63,9 +63,9 @@ def test_unexpected_tensor(saved):
 def test_missing_base_tensor_in_self_contained_folder(saved):
     weights = saved / "model.safetensors"
     tensors = load_file(weights)
-    del tensors["clip.text_projection.weight"]
+    del tensors["encoder.model.text_projection.weight"]
     save_file(tensors, weights, metadata={"format": "pt"})
-    with pytest.raises(ValueError, match="lacks tensor 'clip.text_projection.weight'"):
+    with pytest.raises(ValueError, match="lacks tensor 'encoder.model.text_projection.weight'"):
         AutoModelForZeroShotImageClassification.from_pretrained(saved)
 
 
@@ -78,7 +78,7 @@ def test_base_that_does_not_fit(saved, tmp_path_factory):
     config = json.loads((saved / "light" / "config.json").read_text())
     config["base_model_name_or_path"] = other
     (saved / "light" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="do not fit this checkpoint's clip_config"):
+    with pytest.raises(ValueError, match="do not fit this checkpoint's base_config"):
         AutoModelForZeroShotImageClassification.from_pretrained(saved / "light")
 
 

@@ -17,7 +17,7 @@ TRAINED = ["red circle", "blue square"]
 def text_embeds(model, labels):
     text = model.tokenizer(labels, padding=True, return_tensors="pt")
     with torch.no_grad():
-        return model(**text, image_embeds=torch.zeros(1, model.config.clip_config.projection_dim)).text_embeds
+        return model(**text, image_embeds=torch.zeros(1, model.encoder.embed_dim)).text_embeds
 
 
 def set_context(model, values):
@@ -29,11 +29,11 @@ def test_ctx_init_is_the_word_embeddings_and_pools_at_end_of_text(tiny_base):
     model = hf_zsl.build("coop", tiny_base, ctx_init="a photo of a")
     words = model.tokenizer("a photo of a", add_special_tokens=False)["input_ids"]
     assert model.config.n_ctx == len(words) == 4
-    embedding = model.clip.text_model.embeddings.token_embedding.weight
+    embedding = model.encoder.token_embedding.weight
     assert torch.equal(model.context, embedding[words])
     # The placeholders' ids are above the end-of-text id, so pooling at argmax(input_ids) would land on a
     # context token; pooling at the real end-of-text token makes the initial prompt the hand-written one.
-    eos = model.config.clip_config.text_config.eos_token_id
+    eos = model.config.base_config.text_config.eos_token_id
     assert eos == model.tokenizer.eos_token_id and min(model.config.context_token_ids) > eos
     zeroshot = hf_zsl.build("zeroshot", tiny_base, templates=["a photo of a {}."])
     labels = ["red circle", "cat", "green star"]
@@ -42,7 +42,7 @@ def test_ctx_init_is_the_word_embeddings_and_pools_at_end_of_text(tiny_base):
 
 def test_unified_and_class_specific_shapes(tiny_base, tmp_path):
     unified = hf_zsl.build("coop", tiny_base)
-    width = unified.config.clip_config.text_config.hidden_size
+    width = unified.encoder.text_width
     assert unified.context.shape == (16, width)
     specific = hf_zsl.build("coop", tiny_base, n_ctx=3, class_specific_context=True, class_names=TRAINED)
     assert specific.context.shape == (len(TRAINED), 3, width)

@@ -64,7 +64,7 @@ def test_untrained_model_is_zero_shot_clip_with_the_flpt_prompt(tiny_base, image
 
 def test_classifier_rows_score_their_classes_and_other_labels_use_flpt(tiny_base, images):
     model = hf_zsl.build("dfzsl", tiny_base)
-    dim = model.config.clip_config.projection_dim
+    dim = model.encoder.embed_dim
     rows = torch.randn(len(SEEN), dim, generator=torch.Generator().manual_seed(0))
     model.set_classifier(SEEN, rows, seen_class_names=SEEN[:2])
     out = model(**label_inputs(model, [*SEEN, "cat"]), pixel_values=model.image_processor(images=images, return_tensors="pt")["pixel_values"])
@@ -79,7 +79,7 @@ def test_residual_moves_every_image_by_the_same_vector(tiny_base):
     model = hf_zsl.build("dfzsl", tiny_base)
     with torch.no_grad():
         model.t2i[2].bias.fill_(1.0)
-    images = torch.nn.functional.normalize(torch.randn(4, model.config.clip_config.projection_dim), dim=-1)
+    images = torch.nn.functional.normalize(torch.randn(4, model.encoder.embed_dim), dim=-1)
     shift = model.adapt_images(images) - images
     torch.testing.assert_close(shift, model.config.residual_weight * torch.ones_like(shift))
 
@@ -90,7 +90,7 @@ def test_residual_moves_every_image_by_the_same_vector(tiny_base):
 )
 def test_set_classifier_rejects_bad_input(tiny_base, rows, seen, message):
     model = hf_zsl.build("dfzsl", tiny_base)
-    dim = model.config.clip_config.projection_dim
+    dim = model.encoder.embed_dim
     with pytest.raises(ValueError, match=message):
         model.set_classifier(SEEN, torch.zeros(rows[0], dim), seen_class_names=seen)
 
@@ -164,7 +164,7 @@ def test_data_free_entry_point_reads_no_image(tiny_base, monkeypatch, tmp_path):
     model.encode_images = encode_images
 
     assert model.config.class_names == SEEN + NEW and model.config.seen_class_names == SEEN
-    assert model.class_weights.shape == (5, model.config.clip_config.projection_dim)
+    assert model.class_weights.shape == (5, model.encoder.embed_dim)
     assert set(info["stage_seconds"]) == {"simulator", "flpt", "generator", "classifier"}
     assert 0 < info["virtual_features"]["trusted"] <= info["virtual_features"]["drawn"] == 60
     model.save_pretrained(tmp_path)

@@ -33,7 +33,7 @@ def test_features_are_computed_once(model, monkeypatch):
     rng = np.random.RandomState(1)
     data = image_dataset([(rng.rand(32, 32, 3) * 255).astype(np.uint8) for _ in range(5)])
     first = image_features(model, data, progress=False)
-    assert first.shape == (5, model.config.clip_config.projection_dim)
+    assert first.shape == (5, model.encoder.embed_dim)
     torch.testing.assert_close(first.norm(dim=-1), torch.ones(5))
     monkeypatch.setattr(type(model), "encode_images", lambda *a, **k: pytest.fail("features were recomputed"))
     assert torch.equal(image_features(model, data, progress=False), first)
@@ -74,7 +74,7 @@ def test_augmented_views_are_seeded_cached_and_keyed_apart(model, monkeypatch, t
     data = image_dataset([(rng.rand(32, 40, 3) * 255).astype(np.uint8) for _ in range(3)])
     plain = image_features(model, data, progress=False)
     views = image_features(model, data, progress=False, augment_views=4, augment_seed=7)
-    assert views.shape == (4, 3, model.config.clip_config.projection_dim)
+    assert views.shape == (4, 3, model.encoder.embed_dim)
     torch.testing.assert_close(views.norm(dim=-1), torch.ones(4, 3))
     assert not torch.allclose(views[0], views[1]) and not torch.allclose(views[0], plain)
     # A view depends on (seed, view, row) only: another batch size and fewer views, computed afresh

@@ -39,7 +39,7 @@ def inputs(model, images, labels=LABELS):
 
 def test_forward_shapes(model, images):
     out = model(**inputs(model, images), labels=torch.tensor([0, 1, 2]))
-    dim = model.config.clip_config.projection_dim
+    dim = model.encoder.embed_dim
     assert out.logits_per_image.shape == (3, len(LABELS))
     assert torch.equal(out.logits_per_text, out.logits_per_image.t())
     assert out.image_embeds.shape == (3, dim) and out.text_embeds.shape == (len(LABELS), dim)
@@ -69,7 +69,7 @@ def test_image_embeds_path_matches_pixels(model, images):
 def test_only_learned_parameters_get_gradients(model, images):
     model.train()
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {name for name in dict(model.named_parameters()) if not name.startswith("clip.")}
+    assert trainable == {name for name in dict(model.named_parameters()) if not name.startswith("encoder.")}
     out = model(**inputs(model, images), labels=torch.tensor([0, 1, 2]))
     if not trainable:
         assert not out.loss.requires_grad
@@ -106,7 +106,7 @@ def test_default_checkpoint_holds_only_learned_tensors(model, tmp_path):
     model.save_pretrained(tmp_path)
     with safe_open(tmp_path / "model.safetensors", "pt") as handle:
         assert set(handle.keys()) == set(model.learned_state_dict())
-        assert not any(key.startswith("clip.") for key in handle.keys())
+        assert not any(key.startswith("encoder.") for key in handle.keys())
 
 
 def test_self_contained_checkpoint_needs_no_base(model, images, tmp_path):

@@ -56,13 +56,13 @@ def test_anchor_placeholders_start_as_the_names_pooled_at_end_of_text(model):
     prompts = [f"a photo of a {name}." for name in model.config.anchor_names]
     text = model.tokenizer(prompts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        reference = F.normalize(model.clip.get_text_features(**text).pooler_output, dim=-1)
+        reference = F.normalize(model.encoder.model.get_text_features(**text).pooler_output, dim=-1)
         ours = model.encode_anchors()
     torch.testing.assert_close(ours, reference)
     # The placeholders are real tokens of the saved tokenizer, with ids above end-of-text.
     placeholders = model.config.anchor_placeholder_ids
     assert len(placeholders[3]) > 1 and all(len(ids) == 1 for i, ids in enumerate(placeholders) if i != 3)
-    eos = model.config.clip_config.text_config.eos_token_id
+    eos = model.config.base_config.text_config.eos_token_id
     assert min(i for ids in placeholders for i in ids) > eos
     written = model.tokenizer("a photo of a <|anchor0.0|>.", add_special_tokens=False)["input_ids"]
     assert written == [*model.config.anchor_template_ids[0], *placeholders[0], *model.config.anchor_template_ids[1]]

@@ -19,7 +19,7 @@ CLASSES = ["red circle", "blue square"]
 def fill_cache(model) -> None:
     """A stand-in for fitting (used by the shared matrix): four seeded random keys, two per class."""
     generator = torch.Generator().manual_seed(0)
-    keys = torch.randn(4, model.config.clip_config.projection_dim, generator=generator)
+    keys = torch.randn(4, model.encoder.embed_dim, generator=generator)
     model.set_cache(keys, torch.tensor([0, 1, 0, 1]))
     model.config.alpha, model.config.beta = 2.0, 3.0
 

@@ -54,7 +54,7 @@ def test_token_level_prompts_equal_tokenized_strings(tiny_base):
 def test_text_encoder_pools_at_end_of_text_token(tiny_base):
     """The CLIP pooling trap: configs with eos_token_id 2 pool at the highest id instead."""
     model = hf_zsl.build("zeroshot", tiny_base)
-    assert model.config.clip_config.text_config.eos_token_id == model.tokenizer.eos_token_id
+    assert model.config.base_config.text_config.eos_token_id == model.tokenizer.eos_token_id
 
 
 def test_named_template_sets():

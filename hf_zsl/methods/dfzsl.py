@@ -194,7 +194,7 @@ def logistic_regression_weights(
 def _probe_server(model: DFZSLModel, seen_view: _SeenClassView) -> tuple[torch.Tensor, dict]:
     """hf_zsl's linear probe, started at zero and at the text features, the better on ``seen_view.val`` kept."""
     probe = LinearProbeModel.from_base(
-        model.clip, model.tokenizer, model.image_processor, model.config.base_model_name_or_path,
+        model.encoder.model, model.tokenizer, model.image_processor, model.config.base_model_name_or_path,
         class_names=seen_view.train_class_names,
     )
     runs: dict[bool, dict] = {}
@@ -318,7 +318,7 @@ def fit_data_free(
     if overlap or not new:
         raise ValueError(f"New classes must be non-empty and disjoint from the server's classes; both have {overlap}.")
     class_token_ids(model.tokenizer, seen + new)  # the names the classifier will record: checked before any stage
-    dim = model.config.clip_config.projection_dim
+    dim = model.encoder.embed_dim
     if server.weights.shape[1] != dim:
         raise ValueError(f"The server's weights are {server.weights.shape[1]}-d; this model's CLIP features are {dim}-d.")
     restore = _restorer(model)
