@@ -1,5 +1,6 @@
 """Configuration of RTOS: relation transition with open semantics (Yan et al., arXiv 2406.11252)."""
 
+from .encoder_base import in_context_ids
 from .configuration_base import HfZslConfig
 from .prompting import template_token_ids
 
@@ -37,7 +38,7 @@ def anchor_fields(tokenizer, vocabulary: list[str], template: str, class_names: 
         raise ValueError("anchor_vocabulary must be a non-empty list of non-empty strings.")
 
     def ids(text: str) -> tuple[int, ...]:
-        return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return tuple(in_context_ids(tokenizer, text))  # names sit inside the anchor template
 
     targets = {ids(name) for name in class_names or []}
     anchors, seen = [], set()

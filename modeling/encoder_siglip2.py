@@ -31,7 +31,7 @@ class Siglip2Encoder(SiglipEncoder):
         expected = f"(batch, patches, {width})"
         if not isinstance(pixel_values, torch.Tensor) or not pixel_values.is_floating_point():
             raise TypeError(
-                f"pixel_values must be a float torch.Tensor of shape {expected}, got {type(pixel_values).__name__}. "
+                f"pixel_values must be a torch.Tensor of floats, shape {expected}, got {type(pixel_values).__name__}. "
                 "Prepare images with the model's image processor."
             )
         if pixel_values.ndim != 3 or pixel_values.shape[-1] != width:

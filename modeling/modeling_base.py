@@ -412,8 +412,12 @@ class HfZslPreTrainedModel(PreTrainedModel):
             )
         if not model.config.base_weights_included:
             model.load_base_weights()
-        model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
-        model.image_processor = AutoImageProcessor.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        # The tokenizer and image processor are the base's own classes: no custom code, so never a
+        # "run the custom code?" prompt (config.json's auto_map would otherwise raise one).
+        model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs)
+        model.image_processor = AutoImageProcessor.from_pretrained(
+            pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs
+        )
         return model
 
     def load_base_weights(self) -> None:

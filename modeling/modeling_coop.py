@@ -5,10 +5,9 @@ import copy
 import torch
 
 from .configuration_coop import CoOpConfig
-from .encoder_base import in_context_ids
 from .modeling_base import HfZslPreTrainedModel
 from .placeholder_tokens import ADAPTER_NAME, PlaceholderTokens
-from .prompting import check_prompt_length
+from .prompting import check_prompt_length, template_token_ids
 
 CONTEXT_INIT_STD = 0.02  # CoOp's random context initialisation, N(0, 0.02²)
 
@@ -76,7 +75,7 @@ class CoOpModel(HfZslPreTrainedModel):
             raise ValueError("Class-specific context learns one context per class: pass class_names=[...].")
         tokenizer = copy.deepcopy(tokenizer)
         ctx_init = hyperparameters.get("ctx_init", cls.config_class.ctx_init)
-        init_ids = in_context_ids(tokenizer, ctx_init) if ctx_init else None
+        init_ids = tokenizer(ctx_init, add_special_tokens=False)["input_ids"] if ctx_init else None  # the context starts the prompt
         n_ctx = hyperparameters.get("n_ctx", len(init_ids) if init_ids else cls.config_class.n_ctx)
         if init_ids is not None and n_ctx != len(init_ids):
             raise ValueError(f"ctx_init {ctx_init!r} is {len(init_ids)} tokens but n_ctx is {n_ctx}.")
@@ -93,8 +92,9 @@ class CoOpModel(HfZslPreTrainedModel):
             base, tokenizer, image_processor, base_model_name_or_path, base_model_revision,
             templates=[" ".join(shared) + " {}."], class_names=class_names, **hyperparameters,
         )
-        if model.config.template_token_ids[0][0] != model.config.context_token_ids:
-            raise ValueError("The tokenizer split the context placeholders; it cannot serve CoOp.")
+        # The context is spliced in by id: a tokenizer that keeps spaces between added tokens as pieces
+        # (Gemma) must not put them into the prompt.
+        model.config.template_token_ids = [[list(model.config.context_token_ids), template_token_ids(tokenizer, "{}.")[1]]]
         model.reset_context()
         return model
 

@@ -37,6 +37,22 @@ def tiny_base(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def family_base(tmp_path_factory, tiny_base):
+    """``family_base(family)``: a folder holding a random-weight tiny base of ``family``
+    (:data:`hf_zsl.tiny_families.FAMILIES`; ``"clip"`` is :func:`tiny_base`), built once per session."""
+    from hf_zsl.tiny_families import save_tiny_base
+
+    folders = {"clip": tiny_base}
+
+    def folder(family: str) -> str:
+        if family not in folders:
+            folders[family] = save_tiny_base(str(tmp_path_factory.mktemp(f"tiny_{family}")), family)
+        return folders[family]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
 def images() -> list[Image.Image]:
     """Three RGB images of different sizes (the processor resizes and crops them)."""
     rng = np.random.RandomState(0)
