@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import warnings
 
 import torch
@@ -70,7 +71,7 @@ def load_verified(path: str) -> dict[str, torch.Tensor] | None:
 def discard(path: str, problem: str) -> None:
     """Remove the damaged cache entry ``path``, warning why (the caller then rebuilds it)."""
     warnings.warn(f"The cache entry {path} is damaged ({problem}); removing it and computing it again.", stacklevel=3)
-    try:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
         os.remove(path)
-    except FileNotFoundError:
-        pass

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 
 import datasets
 import torch
@@ -114,6 +115,8 @@ def image_features(
     A cache entry that is damaged (unreadable, not matching the digest written with it, of the wrong
     shape or not finite) is removed with a warning and computed again.
 
+    A cache that cannot be written (full disk, read-only) only warns.
+
     Raises:
         ValueError: if ``image_column`` is missing, an image cannot be decoded (naming the rows; no
             features are cached then), or the encoder gives NaN or infinite features.
@@ -141,7 +144,10 @@ def image_features(
             f"The image encoder gave {problem} for {len(dataset)} images; check the base model's weights "
             "(a diverged or half-converted checkpoint) and its dtype."
         )
-    save_verified({"features": features}, path)
+    try:
+        save_verified({"features": features}, path)
+    except OSError as error:  # the cache only saves time: a full or read-only cache must not stop the run
+        warnings.warn(f"Could not cache image features at {path} ({error}); they will be computed again next time.")
     return features
 
 

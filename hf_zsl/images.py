@@ -68,14 +68,14 @@ def to_rgb(image, where: str) -> Image.Image:
         raise TypeError(f"Expected an image at {where}, got {type(image).__name__}; check the image column or input.")
     if image.width == 0 or image.height == 0:
         raise ValueError(f"The image at {where} is empty ({image.width}x{image.height} pixels); remove or replace it.")
-    if image.mode == "RGB":
-        return image
     if image.mode.startswith("I"):
         return _rescaled(image, INTEGER_TOP, where)
     if image.mode == "F":
         return _rescaled(image, FLOAT_TOP, where)
     if _has_alpha(image):
         return _over_background(image, where)
+    if image.mode == "RGB":
+        return image
     try:
         return image.convert("RGB")
     except ValueError as error:
