@@ -173,13 +173,16 @@ class RunFolder:
             OSError: if the swap fails (the old ``output_dir`` is then put back).
         """
         backup = self._fresh(REPLACED) if os.path.lexists(self.output_dir) else None
-        if backup is not None:
-            os.rename(self.output_dir, backup)
         try:
-            os.rename(self.staging, self.output_dir)
-        except OSError as error:
             if backup is not None:
-                os.rename(backup, self.output_dir)
+                os.rename(self.output_dir, backup)
+            try:
+                os.rename(self.staging, self.output_dir)
+            except OSError:
+                if backup is not None:
+                    os.rename(backup, self.output_dir)
+                raise
+        except OSError as error:
             raise _room_error(self.output_dir, error) from None
         self.staging = None
         if backup is not None:

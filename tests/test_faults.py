@@ -525,6 +525,15 @@ def test_a_second_run_into_a_locked_folder_names_the_holder(old_run):
     assert snapshot(folder) == before
 
 
+def test_the_command_line_reports_a_locked_folder(old_run, capsys):
+    from hf_zsl.cli import main
+
+    folder, before = old_run
+    with RunFolder(str(folder)):
+        assert main(["train", "--method", "zeroshot", "--protocol", "gzsl", "--output-dir", str(folder), "--overwrite"]) == 2
+    assert "is being written by another run" in capsys.readouterr().err and snapshot(folder) == before
+
+
 def _hold_lock(folder, locked, release):
     with RunFolder(folder):
         locked.set()
