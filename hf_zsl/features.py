@@ -113,9 +113,8 @@ def image_features(
             ``(augment_seed, v, i)``).
 
     A cache entry that is damaged (unreadable, not matching the digest written with it, of the wrong
-    shape or not finite) is removed with a warning and computed again.
-
-    A cache that cannot be written (full disk, read-only) only warns.
+    shape or not finite) is removed with a warning and computed again; a cache that cannot be written
+    (full disk, read-only) only warns.
 
     Raises:
         ValueError: if ``image_column`` is missing, an image cannot be decoded (naming the rows; no
