@@ -20,10 +20,6 @@ FLOAT_TOP = 1.0  # F images hold values in [0, 1]
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def _has_alpha(image: Image.Image) -> bool:
-    return bool({"A", "a"} & set(image.getbands())) or "transparency" in image.info
-
-
 def _rescaled(image: Image.Image, top: float, where: str) -> Image.Image:
     """A one-band high-depth image (values in ``[0, top]``) as 8-bit RGB grey."""
     values = np.asarray(image, dtype=np.float64)
@@ -35,14 +31,19 @@ def _rescaled(image: Image.Image, top: float, where: str) -> Image.Image:
     return Image.fromarray(np.round(values * (255 / top)).astype(np.uint8), "L").convert("RGB")
 
 
+def _convert(image: Image.Image, mode: str, where: str) -> Image.Image:
+    """``image.convert(mode)``, or a ValueError naming ``where`` for a mode PIL cannot convert."""
+    try:
+        return image.convert(mode)
+    except ValueError as error:
+        raise ValueError(f"The {image.mode} image at {where} cannot be converted to RGB ({error}); save it as RGB.") from None
+
+
 def _over_background(image: Image.Image, where: str) -> Image.Image:
     """An image with an alpha band or a transparent colour, composited over :data:`BACKGROUND`."""
     if image.mode == "La":  # premultiplied alpha, which PIL converts only as RGBa
         image = Image.merge("RGBa", [image.getchannel(0)] * 3 + [image.getchannel(1)])
-    try:
-        rgba = image.convert("RGBA")
-    except ValueError as error:
-        raise ValueError(f"The {image.mode} image at {where} cannot be converted to RGB ({error}); save it as RGB.") from None
+    rgba = _convert(image, "RGBA", where)
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba).convert("RGB")
 
 
@@ -72,14 +73,11 @@ def to_rgb(image, where: str) -> Image.Image:
         return _rescaled(image, INTEGER_TOP, where)
     if image.mode == "F":
         return _rescaled(image, FLOAT_TOP, where)
-    if _has_alpha(image):
+    if image.has_transparency_data:  # an alpha band (RGBA, LA, PA, La, RGBa) or a colour marked transparent
         return _over_background(image, where)
     if image.mode == "RGB":
         return image
-    try:
-        return image.convert("RGB")
-    except ValueError as error:
-        raise ValueError(f"The {image.mode} image at {where} cannot be converted to RGB ({error}); save it as RGB.") from None
+    return _convert(image, "RGB", where)
 
 
 def open_rgb(path: str) -> Image.Image:

@@ -44,6 +44,12 @@ def model(tiny_base):
     return hf_zsl.build("zeroshot", tiny_base)
 
 
+@pytest.fixture(scope="module")
+def classifier(model):
+    return pipeline("zero-shot-image-classification", model=model, tokenizer=model.tokenizer,
+                    image_processor=model.image_processor)
+
+
 # ------------------------------------------------------------------------------------------ images
 
 
@@ -82,6 +88,7 @@ CONVERSIONS = {  # mode → (image, its correct RGB colour)
     "CMYK-red": (Image.new("CMYK", (2, 2), (0, 255, 255, 0)), (255, 0, 0)),
     "YCbCr-grey": (Image.new("YCbCr", (2, 2), (128, 128, 128)), (128, 128, 128)),
     "LAB-grey": (Image.new("LAB", (2, 2), (128, 128, 128)), (119, 119, 119)),
+    "LAB-black": (Image.new("LAB", (2, 2), (0, 128, 128)), (0, 0, 0)),  # its 'A' band is not alpha
     "HSV-red": (Image.new("HSV", (2, 2), (0, 255, 255)), (255, 0, 0)),
     "I;16-half": (_high_depth("I;16", 32896), (128, 128, 128)),
     "I;16B-full": (_high_depth("I;16B", 65535), WHITE),
@@ -114,6 +121,17 @@ def test_every_mode_converts_to_the_right_rgb(mode):
 )
 def test_images_that_cannot_be_converted_are_refused_with_their_name(image, message):
     with pytest.raises(ValueError, match=message):
+        to_rgb(image, "x.png")
+
+
+def test_a_mode_pil_cannot_convert_is_refused_with_its_name(monkeypatch):
+    image = Image.new("CMYK", (2, 2))
+
+    def unsupported(mode):
+        raise ValueError(f"conversion from CMYK to {mode} not supported")
+
+    monkeypatch.setattr(image, "convert", unsupported)
+    with pytest.raises(ValueError, match="The CMYK image at x.png cannot be converted to RGB .*save it as RGB"):
         to_rgb(image, "x.png")
 
 
@@ -159,9 +177,7 @@ def test_a_16_bit_png_in_a_dataset_gives_the_features_of_its_8_bit_twin(model, t
     torch.testing.assert_close(features[0], features[1])
 
 
-def test_the_pipeline_reads_16_bit_and_transparent_images_correctly(model, tmp_path):
-    classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=model.tokenizer,
-                          image_processor=model.image_processor)
+def test_the_pipeline_reads_16_bit_and_transparent_images_correctly(classifier, tmp_path):
     labels = ["red circle", "blue square"]
     deep = _high_depth("I;16", 257 * 90)
     path = tmp_path / "deep.png"
@@ -195,9 +211,7 @@ def test_opening_a_folder_as_an_image_names_it(tmp_path):
     ],
     ids=["single-string", "none", "set", "int", "bytes", "none-label", "case-and-space-duplicate", "whitespace"],
 )
-def test_bad_candidate_labels_are_refused_before_tokenizing(model, labels, error, message):
-    classifier = pipeline("zero-shot-image-classification", model=model, tokenizer=model.tokenizer,
-                          image_processor=model.image_processor)
+def test_bad_candidate_labels_are_refused_before_tokenizing(classifier, labels, error, message):
     with pytest.raises(error, match=message):
         classifier(Image.new("RGB", (8, 8)), candidate_labels=labels)
 
