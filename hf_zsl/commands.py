@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
+from collections.abc import Callable
 
 from transformers import AutoModelForZeroShotImageClassification
 
@@ -13,6 +14,7 @@ from .factory import build, folder_model_type, is_hf_zsl_type
 from .registry import METHODS, get_method
 from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
 from .report import format_table, save_chart
+from .rundir import RUN_BYTES_PER_TASK, RunFolder
 from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
 from .training import distributed_state
 
@@ -40,8 +42,8 @@ def load_model(name_or_path: str) -> HfZslPreTrainedModel:
 def check_output_dir(output_dir: str, overwrite: bool = False, keep: tuple[str, ...] = ()) -> None:
     """Refuse, before anything trains, an ``output_dir`` that :func:`train` could not safely write.
 
-    Refused: a file; a folder holding files, unless ``overwrite`` (:func:`train` then replaces it once
-    training has succeeded). With ``overwrite``, the folder must hold an earlier hf_zsl run (an
+    Refused: a file; a folder holding files, unless ``overwrite`` (:func:`train` then swaps it out once
+    the new run is complete). With ``overwrite``, the folder must hold an earlier hf_zsl run (an
     ``eval_results.json`` or an hf_zsl model's ``config.json``) and must not contain the working
     directory, the hf_zsl cache or any path of ``keep`` (the base and the dataset when they are local):
     replacing it would delete them.
@@ -79,6 +81,7 @@ def train(
     output_dir: str,
     settings: dict | None = None,
     overwrite: bool = False,
+    write_extra: Callable[[dict, str], None] | None = None,
 ) -> dict:
     """Fit ``method`` on each task of the protocol, evaluate, and save.
 
@@ -86,26 +89,45 @@ def train(
     (``output_dir/<task>`` when the protocol has several tasks) and the result record to
     ``output_dir/eval_results.json``; returns the record. Under ``accelerate launch`` every process
     trains (gradients synchronised) and only the main process writes. ``settings``: overrides of the
-    method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`). An ``output_dir``
-    holding files is refused before training (:func:`check_output_dir`); with ``overwrite`` a folder of an
-    earlier run is removed, whole, only after training has succeeded.
+    method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`). ``write_extra(record,
+    folder)`` may add files to the run before it is published (the recipe's ``run.json``).
+
+    The run is exclusive and atomic (:class:`~hf_zsl.rundir.RunFolder`): it locks ``output_dir`` (a second
+    run into it fails at once), checks the parent folder's writability and free space before training,
+    writes into a temporary sibling and moves it into place only when everything is written. An
+    ``output_dir`` holding files is refused before training (:func:`check_output_dir`); with ``overwrite``
+    the earlier run is swapped out only once the new one is complete. A failed or killed run leaves the
+    earlier run as it was.
     """
     check_output_dir(output_dir, overwrite, keep=(base, dataset))
-    protocols = make_protocols(protocol, dataset, shots, seed)
-    record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
-    if not distributed_state().is_main_process:
-        return record
-    if overwrite and os.path.isdir(output_dir):
-        shutil.rmtree(output_dir)  # stale files of another method must not mix with the new model's
+    writer = distributed_state().is_main_process
+    with RunFolder(output_dir) if writer else contextlib.nullcontext() as folder:
+        if writer:
+            check_output_dir(output_dir, overwrite, keep=(base, dataset))  # again, now that no other run can write
+        protocols = make_protocols(protocol, dataset, shots, seed)
+        if writer:
+            folder.stage(RUN_BYTES_PER_TASK * len(protocols))
+        record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
+        if not writer:
+            return record
+        with folder.writing() as staging:
+            _save_run(record, models, staging, protocol, seed, dataset)
+            if write_extra is not None:
+                write_extra(record, staging)
+        folder.publish()
+    print(format_table([record]))
+    return record
+
+
+def _save_run(record: dict, models: dict, folder: str, protocol: str, seed: int, dataset: str) -> None:
+    """Write each task's model (with its card) and ``eval_results.json`` into ``folder``."""
     for task, model in models.items():
         model.card_info |= {
             "protocol": {"kind": protocol, "k": record["shots"], "seed": seed, "dataset": dataset, "task": task},
             "results": [{"dataset": dataset, "protocol": protocol, "shots": record["shots"], **_scores(record, task)}],
         }
-        model.save_pretrained(output_dir if len(models) == 1 else os.path.join(output_dir, task))
-    write_json(record, os.path.join(output_dir, "eval_results.json"))
-    print(format_table([record]))
-    return record
+        model.save_pretrained(folder if len(models) == 1 else os.path.join(folder, task))
+    write_json(record, os.path.join(folder, "eval_results.json"))
 
 
 def _scores(record: dict, task: str) -> dict:

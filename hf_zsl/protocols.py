@@ -196,6 +196,19 @@ class TrainingView:
         return f"TrainingView({self._protocol!r})"
 
 
+def _check_label_range(split: datasets.Dataset, label_column: str, name: str, num_classes: int) -> None:
+    """Raise if a row of ``split`` has a label outside ``0..num_classes - 1`` (``datasets`` writes -1 for
+    "no label", which would silently index the last class or count as a wrong answer)."""
+    labels = np.asarray(split[label_column], dtype=np.int64)
+    outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if outside.size:
+        raise ValueError(
+            f"{outside.size} rows of the {name!r} split have labels outside 0..{num_classes - 1} (e.g. row "
+            f"{int(outside[0])}: {int(labels[outside[0]])}; -1 means 'no label'); drop them, e.g. "
+            f"split.filter(lambda row: row[{label_column!r}] >= 0)."
+        )
+
+
 class EvaluationProtocol:
     """Common machinery: train / validation index selection, test splits, guard, serialisation.
 
@@ -249,6 +262,9 @@ class EvaluationProtocol:
                     f"split's ({feature.names}); every split needs the same ClassLabel, names in the same order "
                     "(align them with Dataset.align_labels_with_mapping or cast_column)."
                 )
+        for split in (train_split, val_split, test_split):
+            if split in data:
+                _check_label_range(data[split], label_column, split, len(feature.names))
         if k is not None and k < 1:
             raise ValueError(f"k must be a positive number of images per class (or None for all), got {k}.")
         self.data = data

@@ -8,6 +8,8 @@ adds two things for hf_zsl models only:
 
 * bad candidate label lists (empty, blank, duplicated, not strings) raise a clear error before
   tokenization instead of a tokenizer traceback;
+* images of every PIL mode are converted to RGB correctly (:func:`hf_zsl.images.load_rgb`: 16-bit,
+  float and transparent images included) or refused with a clear error;
 * the tokenized label set is reused across calls (the stock pipeline re-tokenizes every label for
   every image, which costs more than the image tower at 1000 labels).
 
@@ -16,12 +18,12 @@ Other models run exactly as with the stock class.
 
 from collections import OrderedDict
 
-from transformers.image_utils import load_image
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.zero_shot_image_classification import (
     ZeroShotImageClassificationPipeline as StockZeroShotImageClassificationPipeline,
 )
 
+from .images import load_rgb
 from .labels import check_candidate_labels
 
 TASK = "zero-shot-image-classification"
@@ -44,7 +46,7 @@ class ZeroShotImageClassificationPipeline(StockZeroShotImageClassificationPipeli
         if not self.model.config.model_type.startswith("hfzsl_"):
             return super().preprocess(image, candidate_labels, hypothesis_template, timeout, tokenizer_kwargs)
         candidate_labels = check_candidate_labels(candidate_labels)
-        inputs = self.image_processor(images=[load_image(image, timeout=timeout)], return_tensors="pt")
+        inputs = self.image_processor(images=[load_rgb(image, timeout=timeout)], return_tensors="pt")
         inputs = inputs.to(self.dtype)
         inputs["candidate_labels"] = candidate_labels
         inputs["text_inputs"] = [self._tokenize(candidate_labels, hypothesis_template, tokenizer_kwargs or {})]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,8 @@ class FitSettings:
     logging_steps: int = 10
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):
+            check_finite(f"FitSettings.{field.name}", getattr(self, field.name))
         for name in ("epochs", "batch_size", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FitSettings.{name} must be at least 1, got {getattr(self, name)}.")
@@ -49,6 +52,12 @@ class FitSettings:
                 "FitSettings needs learning_rate > 0, weight_decay >= 0 and warmup_steps >= 0; got "
                 f"{self.learning_rate}, {self.weight_decay}, {self.warmup_steps}."
             )
+
+
+def check_finite(name: str, value) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``value`` is a NaN or infinite float (YAML's ``.nan``, ``.inf``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"Settings field {name!r} must be a finite number, got {value}; give a number such as 1e-3.")
 
 
 def settings_from_dict(defaults, values: dict):
@@ -60,7 +69,7 @@ def settings_from_dict(defaults, values: dict):
     Raises:
         TypeError: when ``values`` is not a mapping (pass ``{"epochs": 10}``, not a settings object), a
             nested field is not given a mapping, or a value's type is not its field's (``"ten"`` for epochs).
-        ValueError: for a key that is not a field (the message lists the fields).
+        ValueError: for a key that is not a field (the message lists the fields), or a NaN or infinite value.
     """
     if not isinstance(values, Mapping):
         raise TypeError(
@@ -95,6 +104,7 @@ def _override(defaults, values: dict):
             resolved[name] = _override(default, value)
         else:
             _check_value_type(name, value, default)
+            check_finite(name, value)
             resolved[name] = value
     return dataclasses.replace(defaults, **resolved)
 
@@ -124,6 +134,18 @@ class LabelledFeatures:
     features: torch.Tensor
     labels: torch.Tensor
     class_names: list[str]
+
+    def __post_init__(self):
+        if self.features.ndim != 2 or self.labels.shape != (len(self.features),):
+            raise ValueError(
+                f"LabelledFeatures needs features of shape (num_images, dim) and labels of shape (num_images,); got "
+                f"{tuple(self.features.shape)} and {tuple(self.labels.shape)}."
+            )
+        if not torch.isfinite(self.features).all():
+            raise ValueError(
+                f"{int((~torch.isfinite(self.features)).sum())} image feature values are NaN or infinite; recompute "
+                "them (a damaged cache entry or a diverged model)."
+            )
 
     def to(self, device: torch.device | str) -> LabelledFeatures:
         """The same features and labels on ``device``."""

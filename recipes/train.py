@@ -58,12 +58,8 @@ def main() -> None:
     if not isinstance(overwrite, bool):
         raise SystemExit(f"Config key 'overwrite' takes true or false (unquoted); got {overwrite!r}.")
     state = distributed_state()
-    record = train(
-        config["method"], config["protocol"], None if shots == "all" else shots, seed,
-        config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
-        overwrite=overwrite,
-    )
-    if state.is_main_process:
+
+    def write_run_json(record: dict, folder: str) -> None:  # inside the run, published with it
         run = {
             "world_size": state.num_processes,
             "device": str(state.device),
@@ -72,8 +68,14 @@ def main() -> None:
             "config": config,
             "train_seconds": record["train_seconds"],
         }
-        with open(os.path.join(config["output_dir"], "run.json"), "w") as handle:
+        with open(os.path.join(folder, "run.json"), "w") as handle:
             json.dump(run, handle, indent=2)
+
+    train(
+        config["method"], config["protocol"], None if shots == "all" else shots, seed,
+        config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
+        overwrite=overwrite, write_extra=write_run_json,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from collections import Counter
 
 import datasets
 
-from .files import require_files
+from .files import check_inside, require_files
 
 SPLITS = {"train": "train", "val": "validation", "test": "test"}
 ENTRY = "[relative_image_path, label_int, class_name]"
@@ -57,6 +57,7 @@ def _entry(item, key: str, position: int, split_file: str) -> tuple[str, int, st
         raise ValueError(
             f"Entry {position} of split {key!r} in {split_file} has an empty image path or class name: {item!r}."
         )
+    check_inside(item[0], f"entry {position} of split {key!r} in {split_file}")
     return item[0], item[1], item[2].strip()
 
 
@@ -138,7 +139,7 @@ def load_coop_split(split_file: str, image_root: str | None = None) -> datasets.
 
     Raises:
         ValueError: on a missing or malformed file, missing keys, empty splits, malformed entries
-            (empty path or name), a label with two names, a name with two labels, labels that are not
+            (empty path or name, a path reaching outside the image folder), a label with two names, a name with two labels, labels that are not
             0..C-1, a class without training images, an image in two splits, or image files that do not exist.
     """
     if not os.path.isfile(split_file):

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import ntpath
 import os
 from collections.abc import Sequence
 
 SHOWN = 5
+
+
+def check_inside(path: str, what: str) -> None:
+    """Raise unless the relative ``path`` stays inside the folder it will be joined to (or any of its
+    trailing parts is joined to).
+
+    Checked on the text, before any file is touched: refused are absolute paths (POSIX or Windows, with
+    a drive or a UNC share), ``~``, any ``..`` part, and NUL bytes. Symbolic
+    links inside the dataset are followed as usual (datasets often link their image folder elsewhere).
+
+    Args:
+        path: a path read from a dataset file.
+        what: where it was read (``"entry 3 of split 'train' in split_zhou_X.json"``), for the message.
+
+    Raises:
+        ValueError: naming ``what`` and ``path``.
+    """
+    parts = path.replace("\\", "/").split("/")
+    absolute = path.startswith(("/", "\\")) or bool(ntpath.splitdrive(path)[0])
+    if "\0" in path or absolute or ".." in parts or parts[0] == "~":
+        raise ValueError(
+            f"The path {path!r} ({what}) reaches outside the dataset's folder; dataset files may only name "
+            "paths relative to their image folder (no leading '/', drive, '~' or '..')."
+        )
 
 
 def require_files(paths: Sequence[str], fix: str) -> None:

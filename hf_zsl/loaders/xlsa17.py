@@ -25,7 +25,7 @@ import pyarrow as pa
 import scipy.io
 
 from ..protocols import ClassAttributes, GZSLProtocol
-from .files import require_files
+from .files import check_inside, require_files
 
 RES101, ATT_SPLITS = "res101.mat", "att_splits.mat"
 RES101_KEYS = ("features", "labels", "image_files")
@@ -187,9 +187,12 @@ def map_image_paths(stored: list[str], image_root: str) -> list[str]:
     trailing part (APY mixes VOC and aYahoo images stored at different depths).
 
     Raises:
-        ValueError: if no trailing part of the first path exists, or some mapped file is missing.
+        ValueError: if a stored path climbs with ``..`` (its trailing parts could leave ``image_root``), no
+            trailing part of the first path exists, or some mapped file is missing.
     """
     parts = [[part for part in path.split("/") if part] for path in stored]
+    for row, path in enumerate(parts):
+        check_inside("/".join(path), f"row {row + 1} of {RES101}'s image_files")
     keep = _existing_suffix(parts[0], image_root)
     if keep is None:
         raise ValueError(
