@@ -357,7 +357,7 @@ def test_a_damaged_cache_entry_is_rebuilt_with_a_warning(model, damage, problem)
 def test_non_finite_encoder_output_is_an_error_and_is_not_cached(model, monkeypatch):
     data = _dataset(2024)
     before = _entries()
-    monkeypatch.setattr(type(model), "encode_images", lambda self, pixels: torch.full((len(pixels), 8), float("nan")))
+    monkeypatch.setattr(type(model), "encode_images", lambda self, pixel_values, **image_inputs: torch.full((len(pixel_values), 8), float("nan")))
     with pytest.raises(ValueError, match="image encoder gave 24 NaN or infinite feature values for 3 images"):
         image_features(model, data, progress=False)
     assert _entries() == before
