@@ -7,6 +7,7 @@ no hf_zsl model code; the parity tests of hf_zsl's methods load the same files.
 """
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,6 @@ def test_coop_schedule_and_step_metadata():
         assert (group["momentum"], group["weight_decay"], group["nesterov"]) == (0.9, 5e-4, False)
     for epochs, lrs in meta["lr_schedules"].items():
         epochs = int(epochs)
-        import math
         expected = [1e-5] + [0.001 * (1 + math.cos(math.pi * e / epochs))
                              for e in range(epochs - 1)]
         assert lrs == pytest.approx(expected, rel=1e-9)
