@@ -118,28 +118,38 @@ def test_coop_schedule_and_step_metadata():
         assert lrs == pytest.approx(expected, rel=1e-9)
 
 
-def test_coop_sgd_step_from_gradient():
-    """ctx after the warm-up step is SGD(lr 1e-5, momentum 0.9, wd 5e-4) on CoOp's loss."""
+def test_coop_sgd_steps_from_gradient():
+    """ctx after each epoch is SGD(momentum 0.9, weight decay 5e-4) at the scheduled lr.
+
+    The loss is re-derived with the transformers text tower fed CoOp's prompt embeddings.
+    """
     prompts, pmeta = _load("coop_prompts")
-    steps, _ = _load("coop_step")
+    steps, smeta = _load("coop_step")
     model = openai_text_to_transformers(prompts, pmeta["tiny_clip"])
-    # Re-derive the loss with the transformers tower fed CoOp's prompt embeddings (the full
-    # 77 positions: the stored head plus padding embeddings).
     name = "end"
     ids = prompts[f"{name}.tokenized_prompts"]
-    ctx = prompts[f"{name}.ctx_init"].clone().requires_grad_(True)
-    table = model.text_model.embeddings.token_embedding.weight.detach()
-    token = table[ids]
     n_ctx = pmeta["variants"][name]["n_ctx"]
-    embeds = torch.cat([token[:, :1], ctx.expand(len(ids), -1, -1), token[:, 1 + n_ctx:]], 1)
-    text = _encode_embeds(model, embeds, ids)
+    token = model.text_model.embeddings.token_embedding.weight.detach()[ids]
     image = F.normalize(steps["image_features"], dim=-1)
-    logits = prompts["text_model.logit_scale"].exp() * image @ F.normalize(text, dim=-1).t()
-    torch.testing.assert_close(logits, steps[f"{name}.logits_step0"], atol=1e-4, rtol=1e-4)
-    loss = F.cross_entropy(logits, steps["image_labels"])
-    (grad,) = torch.autograd.grad(loss, ctx)
-    expected = ctx.detach() - 1e-5 * (grad + 5e-4 * ctx.detach())
-    torch.testing.assert_close(steps[f"{name}.ctx_after_epoch0"], expected, atol=1e-7, rtol=1e-5)
+    scale = prompts["text_model.logit_scale"].exp()
+
+    def loss_and_grad(ctx):
+        ctx = ctx.clone().requires_grad_(True)
+        embeds = torch.cat([token[:, :1], ctx.expand(len(ids), -1, -1), token[:, 1 + n_ctx:]], 1)
+        logits = scale * image @ F.normalize(_encode_embeds(model, embeds, ids), dim=-1).t()
+        loss = F.cross_entropy(logits, steps["image_labels"])
+        return logits.detach(), torch.autograd.grad(loss, ctx)[0]
+
+    ctx, buffer = prompts[f"{name}.ctx_init"], None
+    for epoch, lr in enumerate(smeta["steps"][name]["lr_per_step"]):
+        logits, grad = loss_and_grad(ctx)
+        if epoch == 0:
+            torch.testing.assert_close(logits, steps[f"{name}.logits_step0"], atol=1e-4, rtol=1e-4)
+        grad = grad + 5e-4 * ctx
+        buffer = grad if buffer is None else 0.9 * buffer + grad
+        ctx = ctx - lr * buffer
+        torch.testing.assert_close(steps[f"{name}.ctx_after_epoch{epoch}"], ctx, atol=1e-7,
+                                   rtol=1e-5)
 
 
 def _encode_embeds(model, embeds, ids):
