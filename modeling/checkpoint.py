@@ -1,4 +1,6 @@
-"""Checkpoint integrity: read a safetensors header defensively and compare it with the model.
+"""Checkpoint integrity: read a safetensors header defensively and compare it with the model, and
+check what a checkpoint depends on (its tokenizer and image-processor files, the config fields that
+change predictions, the base weights).
 
 Failures name the file and the tensor, so a truncated download or a tampered file is diagnosed
 before any weight is used.
@@ -10,6 +12,7 @@ import os
 import struct
 
 import torch
+from transformers.utils import cached_file
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 
@@ -92,3 +95,69 @@ def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
         digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- what a checkpoint depends on
+MANIFEST_NAME = "hf_zsl_files.json"
+"""``{file name: sha256}`` of every file a checkpoint needs beside its weights and config (tokenizer,
+image processor), written at save time and checked at load."""
+_NOT_IN_MANIFEST = {"config.json", "model.safetensors", "README.md", MANIFEST_NAME}
+_CONFIG_FIELDS_NOT_DIGESTED = {
+    # where the base is and how the file was written: moving a folder or re-saving must not break it
+    "_name_or_path", "transformers_version", "architectures", "auto_map", "dtype", "torch_dtype",
+    "base_model_name_or_path", "base_model_revision", "base_weights_included",
+    # the digests themselves
+    "saved_state_sha256", "config_sha256", "base_weights_sha256", "base_weights_dtype",
+}
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str) -> dict[str, str]:
+    """Record the digest of every file in ``folder`` that loading needs (not the weights, config, card or code)."""
+    entries = {
+        name: file_sha256(os.path.join(folder, name))
+        for name in sorted(os.listdir(folder))
+        if name not in _NOT_IN_MANIFEST and not name.endswith(".py") and os.path.isfile(os.path.join(folder, name))
+    }
+    with open(os.path.join(folder, MANIFEST_NAME), "w") as handle:
+        json.dump(entries, handle, indent=2, sort_keys=True)
+    return entries
+
+
+def check_manifest(name_or_path: str, **hub_kwargs) -> None:
+    """Raise a ``ValueError`` naming the file if one the checkpoint was saved with is missing or changed.
+
+    Folders saved before manifests existed (no ``hf_zsl_files.json``) are not checked.
+    """
+    manifest = cached_file(name_or_path, MANIFEST_NAME, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+    if manifest is None:
+        return
+    with open(manifest) as handle:
+        entries = json.load(handle)
+    for name, expected in entries.items():
+        path = cached_file(name_or_path, name, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+        if path is None:
+            raise ValueError(
+                f"Checkpoint {name_or_path} is missing {name}, which it was saved with (listed in {MANIFEST_NAME}); "
+                "without it the labels would be tokenized or the images prepared differently. Copy, save or "
+                "download the whole folder again."
+            )
+        if file_sha256(path) != expected:
+            raise ValueError(
+                f"Checkpoint {name_or_path}: {name} was modified after saving (its sha256 differs from "
+                f"{MANIFEST_NAME}). Save or download the folder again."
+            )
+
+
+def config_digest(config) -> str:
+    """SHA-256 of every config field that changes predictions (class names and their ids, templates,
+    the text layout, the base's config, the method's hyper-parameters)."""
+    fields = {k: v for k, v in config.to_dict().items() if k not in _CONFIG_FIELDS_NOT_DIGESTED}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()

@@ -49,6 +49,9 @@ class HfZslConfig(PreTrainedConfig):
         hypothesis_token_ids (`list`, *optional*): ``[prefix_ids, suffix_ids]`` of the stock
             pipeline's default hypothesis template, stripped from incoming labels.
         saved_state_sha256 (`str`, *optional*): digest of the tensors in the checkpoint, checked on load.
+        config_sha256 (`str`, *optional*): digest of the fields that change predictions, checked on load.
+        base_weights_sha256 (`str`, *optional*): digest of the base weights the model was saved with (in
+            ``base_weights_dtype``), checked when the base is attached at load.
         class_names (`list[str]`, *optional*): the classes a trained method learned something for.
         class_token_ids (`list[list[int]]`, *optional*): their label token ids; call-time labels with
             the same ids use what was learned, other labels fall back to open-vocabulary scoring.
@@ -65,6 +68,9 @@ class HfZslConfig(PreTrainedConfig):
     template_token_ids: list | None = None
     hypothesis_token_ids: list | None = None
     saved_state_sha256: str | None = None
+    config_sha256: str | None = None
+    base_weights_sha256: str | None = None
+    base_weights_dtype: str | None = None
     class_names: list | None = None
     class_token_ids: list | None = None
 

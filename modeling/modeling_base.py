@@ -13,9 +13,16 @@ import torch.nn.functional as F
 from huggingface_hub import HfApi
 from safetensors.torch import save_file
 from transformers import AutoImageProcessor, AutoTokenizer, PreTrainedModel
-from transformers.utils import cached_file
+from transformers.utils import cached_file, logging
 
-from .checkpoint import check_against_model, read_safetensors_header, state_digest
+from .checkpoint import (
+    check_against_model,
+    check_manifest,
+    config_digest,
+    read_safetensors_header,
+    state_digest,
+    write_manifest,
+)
 from .configuration_base import HfZslConfig
 from .encoder_base import DualEncoder, in_context_ids
 from .encoders import ENCODERS, encoder_class
@@ -23,6 +30,8 @@ from .outputs import ZeroShotImageClassifierOutput
 from .placeholder_tokens import PlaceholderTokens
 from .prompting import check_prompt_length, label_token_ids
 from .text_cache import TextFeatureCache, parameter_state_key
+
+logger = logging.get_logger(__name__)
 
 WEIGHTS_NAME = "model.safetensors"
 EMBEDDED_BASE = "embedded"
@@ -351,6 +360,8 @@ class HfZslPreTrainedModel(PreTrainedModel):
             state_dict = self.state_dict() if include_base_weights else self.learned_state_dict()
         self.config.base_weights_included = include_base_weights
         self.config.saved_state_sha256 = state_digest(state_dict)
+        self.config.base_weights_sha256, self.config.base_weights_dtype = self.base_fingerprint()
+        self.config.config_sha256 = config_digest(self.config)
         # transformers pops tensors out of the dict it is given; hand it a shallow copy.
         super().save_pretrained(save_directory, *args, state_dict=dict(state_dict), **kwargs)
         if not state_dict:
@@ -360,6 +371,8 @@ class HfZslPreTrainedModel(PreTrainedModel):
         for part in (self.tokenizer, self.image_processor):
             if part is not None:
                 part.save_pretrained(save_directory)
+        if kwargs.get("is_main_process", True):
+            write_manifest(save_directory)
         if type(self).card_writer is not None and kwargs.get("is_main_process", True):
             type(self).card_writer(self, save_directory)
 
@@ -389,14 +402,30 @@ class HfZslPreTrainedModel(PreTrainedModel):
             )
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """Load a checkpoint, check it tensor by tensor, then attach the frozen base weights."""
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, allow_different_base: bool = False, **kwargs):
+        """Load a checkpoint, check it tensor by tensor, then attach the frozen base weights.
+
+        Checked before the model is returned: every file it was saved with (tokenizer, image processor)
+        is present and unchanged, the config fields that change predictions match their digest, the
+        weights match theirs, and the attached base weights are the ones it was saved with.
+
+        Args:
+            allow_different_base: attach base weights that differ from those the checkpoint was saved
+                with (e.g. a deliberately re-trained base of the same shape) instead of refusing them.
+        """
         hub_kwargs = {
             k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs
         }
         config = kwargs.get("config")
         if not isinstance(config, HfZslConfig):
             config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if config.config_sha256 and config_digest(config) != config.config_sha256:
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: config.json was modified after saving (fields that change "
+                "predictions — classes, their token ids, templates, the base's config — differ from config_sha256). "
+                "Save or download the model again."
+            )
+        check_manifest(pretrained_model_name_or_path, **hub_kwargs)
         weights = cached_file(pretrained_model_name_or_path, WEIGHTS_NAME, **hub_kwargs)
         with torch.device("meta"):
             expected = {k: v.shape for k, v in cls(config).state_dict().items()}
@@ -412,6 +441,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
             )
         if not model.config.base_weights_included:
             model.load_base_weights()
+            model.check_base_fingerprint(allow_different_base)
         # The tokenizer and image processor are the base's own classes: no custom code, so never a
         # "run the custom code?" prompt (config.json's auto_map would otherwise raise one).
         model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs)
@@ -419,6 +449,30 @@ class HfZslPreTrainedModel(PreTrainedModel):
             pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs
         )
         return model
+
+    def base_fingerprint(self) -> tuple[str, str]:
+        """``(sha256, dtype)`` of the frozen base weights as they are now."""
+        return state_digest(self.encoder.model.state_dict()), str(self.encoder.model.dtype)
+
+    def check_base_fingerprint(self, allow_different: bool = False) -> None:
+        """Refuse base weights other than those the checkpoint was saved with (same shapes, other values:
+        the learned state would silently score against the wrong towers)."""
+        expected, dtype = self.config.base_weights_sha256, self.config.base_weights_dtype
+        if not expected or allow_different:
+            return
+        found, found_dtype = self.base_fingerprint()
+        if found_dtype != dtype:
+            logger.warning(
+                f"The base weights were loaded as {found_dtype} but fingerprinted as {dtype} at save time: "
+                "they are not checked against the checkpoint."
+            )
+            return
+        if found != expected:
+            raise ValueError(
+                f"The base weights at {self.config.base_model_name_or_path!r} are not the ones this checkpoint was "
+                "saved with (base_weights_sha256 differs): its learned state belongs to another base. Point "
+                "base_model_name_or_path at the original base, or pass allow_different_base=True to use these."
+            )
 
     def load_base_weights(self) -> None:
         """Copy the frozen encoder's weights from ``config.base_model_name_or_path``."""

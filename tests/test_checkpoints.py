@@ -110,3 +110,62 @@ def test_a_damaged_config_is_named(saved):
     (saved / "config.json").write_text('{"model_type": "hfzsl_zero')
     with pytest.raises(ValueError, match="config.json is not a readable JSON config"):
         load_model(str(saved))
+
+
+# ---------------------------------------------------------------- what a checkpoint depends on
+@pytest.fixture
+def saved_coop(tiny_base, tmp_path):
+    model = hf_zsl.build("coop", tiny_base, n_ctx=2)
+    with torch.no_grad():
+        model.context.add_(1.0)
+    model.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_config.json", "preprocessor_config.json"])
+def test_a_missing_tokenizer_or_processor_file_is_named(saved_coop, name):
+    (saved_coop / name).unlink()
+    with pytest.raises(ValueError, match=f"missing {name}, which it was saved with"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
+
+
+def test_a_modified_tokenizer_file_is_named(saved_coop):
+    path = saved_coop / "tokenizer.json"
+    path.write_text(path.read_text().replace("<|hfzsl_ctx_0|>", "<|hfzsl_ctx_9|>"))
+    with pytest.raises(ValueError, match="tokenizer.json was modified after saving"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
+
+
+@pytest.mark.parametrize("field, value", [("context_token_ids", [3, 4]), ("template_token_ids", [[[5], [6]]]), ("n_ctx", 3)])
+def test_prediction_fields_of_the_config_are_digested(saved_coop, field, value):
+    path = saved_coop / "config.json"
+    config = json.loads(path.read_text())
+    config[field] = value
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="config.json was modified after saving"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
+
+
+def test_moving_the_base_keeps_the_checkpoint_loadable(saved_coop, tiny_base, tmp_path):
+    import shutil
+
+    moved = shutil.copytree(tiny_base, tmp_path / "moved_base")
+    path = saved_coop / "config.json"
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = str(moved)
+    path.write_text(json.dumps(config))
+    AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
+
+
+def test_a_different_base_of_the_same_shape_is_refused_unless_allowed(saved_coop, tmp_path):
+    from hf_zsl.tiny import save_tiny_clip
+
+    other = save_tiny_clip(str(tmp_path / "other_base"), seed=1)  # same sizes, other weights
+    path = saved_coop / "config.json"
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = other
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="not the ones this checkpoint was saved with"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
+    loaded = AutoModelForZeroShotImageClassification.from_pretrained(saved_coop, allow_different_base=True)
+    assert loaded.config.base_model_name_or_path == other
