@@ -28,6 +28,24 @@ def format_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_index(record: dict) -> str:
+    """The README.md of a suite run folder: what was run, and a link to each task's model with its scores."""
+    metrics = [m for m in METRICS if m in record]
+    lines = [
+        f"# {record['method']} on the {record['protocol']} suite of {record['dataset']}",
+        "",
+        f"One model per task, each in its own folder ({record['shots']} shots, seed {record['seed']}); the records are in "
+        "[eval_results.json](eval_results.json). `hf-zsl eval --model .` evaluates each task's model on its own task.",
+        "",
+        "| task | " + " | ".join(metrics) + " |",
+        "| --- | " + " | ".join("---" for _ in metrics) + " |",
+    ]
+    for task, scores in record.get("tasks", {}).items():
+        lines.append(f"| [{task}]({task}/) | " + " | ".join(_percent(scores[m]).strip() if m in scores else "" for m in metrics) + " |")
+    lines.append("| **mean** | " + " | ".join(_percent(record[m]).strip() for m in metrics) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def save_chart(records: list[dict], path: str) -> None:
     """Bar chart of each record's headline metrics against chance, written as PNG to ``path``."""
     import matplotlib

@@ -64,7 +64,10 @@ def main() -> None:
         overwrite=overwrite,
     )
     if state.is_main_process:
-        run = {
+        path = os.path.join(config["output_dir"], "run.json")
+        with open(path) as handle:
+            run = json.load(handle)  # what train recorded of the run (method, protocol, tasks...)
+        run |= {
             "world_size": state.num_processes,
             "device": str(state.device),
             # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16")
@@ -72,7 +75,7 @@ def main() -> None:
             "config": config,
             "train_seconds": record["train_seconds"],
         }
-        with open(os.path.join(config["output_dir"], "run.json"), "w") as handle:
+        with open(path, "w") as handle:
             json.dump(run, handle, indent=2)
 
 
