@@ -50,9 +50,9 @@ def _add_demo(commands) -> None:
     trained = " / ".join(DEMO_TRAINED_PROTOCOLS)
     description = (
         f"Runs {' and '.join(DEMO_DEFAULT_METHODS)} on every protocol of the shapes world ({', '.join(PROTOCOL_NAMES)}), "
-        f"offline on the embedded tiny CLIP; methods added with --methods are trained and evaluated on the {trained} "
-        f"suite ({DEMO_SHOTS} shots, seed 1). Prints a table with chance levels, writes a PNG chart and, with --json, "
-        "the result records."
+        "offline, on the embedded tiny CLIP (or --model). --methods runs other methods instead: each trained method "
+        f"is trained and evaluated on the {trained} suite ({DEMO_SHOTS} shots, seed 1; skipped if it cannot train "
+        "there). Prints a table with chance levels, writes a PNG chart and, with --json, the result records."
     )
     demo = commands.add_parser("demo", help="zero-shot CLIP on every protocol of the shapes world, offline", description=description)
     demo.add_argument("--json", metavar="PATH", help="write the result records here (default: not written)")

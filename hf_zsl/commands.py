@@ -6,14 +6,13 @@ import os
 import shutil
 
 from .cache import cache_root
+from .constants import DEMO_DEFAULT_METHODS, DEMO_SHOTS, DEMO_TRAINED_PROTOCOLS, EMBEDDED_BASE, FROM_RUN, PROTOCOL_NAMES, SHAPES
 from .evaluation import evaluate_protocol
 from .factory import folder_model_type, is_hf_zsl_type
 from .loading import RUN_FILE, load, read_run, run_info, task_folders
 from .logging import get_logger
 from .registry import METHODS, get_method
-from .modeling.modeling_base import EMBEDDED_BASE
 from .report import format_index, format_table, save_chart
-from .constants import FROM_RUN, DEMO_DEFAULT_METHODS, DEMO_SHOTS, DEMO_TRAINED_PROTOCOLS, PROTOCOL_NAMES, SHAPES
 from .runs import make_protocols, run_method, summarise, write_json
 from .training import distributed_state
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-METRICS = ("accuracy", "source_accuracy", "zsl_unseen", "seen", "unseen", "harmonic", "base", "new")
+METRICS = ("accuracy", "acc5", "mean_per_class_recall", "source_accuracy", "zsl_unseen", "seen", "unseen", "harmonic", "base", "new")
 
 
 def _percent(value: float) -> str:

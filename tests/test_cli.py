@@ -142,6 +142,7 @@ def test_a_suite_run_writes_one_folder_per_task_and_eval_finds_them(tiny_base, t
     assert main(["eval", "--model", str(folder), "--json", str(again)]) == 0  # protocol, shots, seed from run.json
     evaluated = json.loads(again.read_text())
     assert evaluated["protocol"] == "fewshot" and evaluated["shots"] == 0
+    assert 0 <= evaluated["accuracy"] <= evaluated["acc5"] <= 1 and 0 <= evaluated["mean_per_class_recall"] <= 1
     assert {t: s["accuracy"] for t, s in evaluated["tasks"].items()} == {t: s["accuracy"] for t, s in record["tasks"].items()}
 
     assert main(["eval", "--model", str(folder / tasks[1]), "--json", str(again)]) == 0  # one task's folder: its task

@@ -53,7 +53,7 @@ def test_demo_says_what_it_runs(capsys):
         main(["demo", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "Runs zeroshot on every protocol of the shapes world (fewshot, base2new, gzsl, dg)" in text
-    assert "fewshot suite (4 shots, seed 1)" in text
+    assert "--methods runs other methods instead: each trained method is trained and evaluated on the fewshot suite (4 shots, seed 1" in text
 
 
 def test_the_embedded_name_is_the_models():
@@ -81,6 +81,14 @@ def test_import_hf_zsl_registers_the_auto_classes_and_pipeline(first, tmp_path):
     assert output.splitlines() == [
         str(first == "transformers"), "ZeroShotCLIPConfig", "ZeroShotCLIPModel", "hf_zsl.serving", "['README.md']"
     ]
+
+
+def test_the_package_loads_its_names_and_submodules_on_first_use():
+    assert _python(
+        "import sys, hf_zsl\n"
+        "print('torch' in sys.modules, callable(hf_zsl.build), hf_zsl.shapes.__name__, 'zeroshot' in hf_zsl.METHODS)\n"
+        "try:\n    hf_zsl.no_such_name\nexcept AttributeError as error:\n    print(error)"
+    ).splitlines() == ["False True hf_zsl.shapes True", "module 'hf_zsl' has no attribute 'no_such_name'"]
 
 
 def test_logging_verbosity_and_progress_bars(capsys):
