@@ -1,12 +1,12 @@
 """The method registry: one entry per method, registered with the transformers Auto classes."""
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .auto import config_class, model_class, register_models
 from .modeling.modeling_base import HfZslPreTrainedModel
-from .methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
 
 
 ALL_PROTOCOLS = ("fewshot", "base2new", "gzsl", "dg")
@@ -19,21 +19,35 @@ class Method:
     Attributes:
         name: what ``hf_zsl.build`` and ``--method`` call it.
         config_class, model_class: its ``modeling/`` pair.
-        fit: ``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a
-            protocol's training view (``None``: nothing to train); it returns what it chose
-            (hyper-parameters, validation scores) and ``train_seconds``.
-        defaults: ``fit``'s default settings (a dataclass instance, e.g. a
-            :class:`~hf_zsl.training.FitSettings`), which a recipe's ``settings:`` mapping overrides
-            field by field (:func:`~hf_zsl.training.run_settings`); ``None`` when nothing is trained.
+        training: the module of ``hf_zsl.methods`` holding ``fit`` and ``DEFAULTS`` (``None``: nothing to
+            train), imported on first use of :attr:`fit` / :attr:`defaults` (it loads Trainer, datasets...).
         protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
     """
 
     name: str
     config_class: type
     model_class: type[HfZslPreTrainedModel]
-    fit: Callable | None = None
-    defaults: Any = None
+    training: str | None = None
     protocols: tuple[str, ...] = ALL_PROTOCOLS
+
+    def _training_attribute(self, name: str) -> Any:
+        if self.training is None:
+            return None
+        return getattr(importlib.import_module(f"hf_zsl.methods.{self.training}"), name)
+
+    @property
+    def fit(self) -> Callable | None:
+        """``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a protocol's
+        training view (``None``: nothing to train); it returns what it chose (hyper-parameters, validation
+        scores) and ``train_seconds``."""
+        return self._training_attribute("fit")
+
+    @property
+    def defaults(self) -> Any:
+        """``fit``'s default settings (a dataclass instance, e.g. a :class:`~hf_zsl.training.FitSettings`),
+        which a recipe's ``settings:`` mapping overrides field by field (:func:`~hf_zsl.training.run_settings`);
+        ``None`` when nothing is trained."""
+        return self._training_attribute("DEFAULTS")
 
 
 METHODS: dict[str, Method] = {}
@@ -51,18 +65,18 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def _method(name: str, **training) -> Method:
+def _method(name: str, training: str | None = None, **options) -> Method:
     """The :class:`Method` ``name`` with its ``modeling/`` classes (:data:`hf_zsl.auto.METHOD_CLASSES`)."""
-    return Method(name, config_class(name), model_class(name), **training)
+    return Method(name, config_class(name), model_class(name), training, **options)
 
 
 register_models()
 register(_method("zeroshot"))
-register(_method("linear_probe", fit=linear_probe.fit, defaults=linear_probe.DEFAULTS))
-register(_method("ccli", fit=ccli.fit, defaults=ccli.DEFAULTS))
-register(_method("tip_adapter", fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
-register(_method("tip_adapter_f", fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
-register(_method("rtos", fit=rtos.fit, defaults=rtos.DEFAULTS))
-register(_method("coop", fit=coop.fit, defaults=coop.DEFAULTS))
-register(_method("cfzsl", fit=cfzsl.fit, defaults=cfzsl.DEFAULTS, protocols=("gzsl",)))
-register(_method("dfzsl", fit=dfzsl.fit, defaults=dfzsl.DFZSLSettings(), protocols=("gzsl", "base2new")))
+register(_method("linear_probe", "linear_probe"))
+register(_method("ccli", "ccli"))
+register(_method("tip_adapter", "tip_adapter"))
+register(_method("tip_adapter_f", "tip_adapter"))
+register(_method("rtos", "rtos"))
+register(_method("coop", "coop"))
+register(_method("cfzsl", "cfzsl", protocols=("gzsl",)))
+register(_method("dfzsl", "dfzsl", protocols=("gzsl", "base2new")))
