@@ -105,3 +105,14 @@ def test_a_trained_model_refuses_templates(tiny_base, image_folder, tmp_path, ca
     assert main(command) == 0
     (result,), _ = _lines(capsys)
     assert sorted(p["label"] for p in result["predictions"]) == sorted(LABELS)
+
+
+def test_labels_are_encoded_once_for_all_batches(image_folder):
+    import hf_zsl
+    from hf_zsl.predict import collect_images, predict_images
+
+    model = hf_zsl.load("embedded")
+    paths = collect_images([str(image_folder)])
+    results = list(predict_images(model, paths, LABELS, top_k=1, batch_size=1))
+    assert [len(r.get("predictions", [])) for r in results] == [1, 0, 1, 1]
+    assert model.text_cache.misses == 1
