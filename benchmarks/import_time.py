@@ -25,7 +25,7 @@ STATEMENTS = {
         "from hf_zsl.modeling.configuration_zeroshot import ZeroShotCLIPConfig as C; "
         "assert C in A._model_mapping._extra_content"
     ),
-    "hf_zsl.build (registry, methods, training)": "import hf_zsl; hf_zsl.build",
+    "hf_zsl.build (factory, registry: no Trainer / datasets)": "import hf_zsl; hf_zsl.build",
     "hf-zsl --help": "import sys; sys.argv = ['hf-zsl', '--help']; import runpy; runpy.run_module('hf_zsl.cli', run_name='__main__')",
 }
 
