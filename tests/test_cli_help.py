@@ -115,3 +115,24 @@ def test_the_cli_logs_stages_unless_quiet(tiny_base, capsys):
     assert "task gzsl: evaluating" in capsys.readouterr().err
     assert main(["--quiet", "eval", "--model", tiny_base, "--protocol", "gzsl"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("verbosity", ["info", "debug"])
+def test_trainer_loss_dicts_only_when_verbose(tiny_base, capsys, verbosity):
+    import torch
+
+    from hf_zsl import build, logging
+    from hf_zsl.training import FitSettings, LabelledFeatures, train_on_features
+
+    classes = ["red circle", "blue square"]
+    model = build("linear_probe", tiny_base, class_names=classes)
+    dim = model.config.clip_config.projection_dim
+    data = LabelledFeatures(torch.nn.functional.normalize(torch.randn(4, dim), dim=-1), torch.tensor([0, 1, 0, 1]), classes)
+    before = logging.get_verbosity()
+    logging.set_verbosity(logging.DEBUG if verbosity == "debug" else logging.INFO)
+    try:
+        train_on_features(model, data, FitSettings(epochs=2, batch_size=2, logging_steps=1))
+    finally:
+        logging.set_verbosity(before)
+    captured = capsys.readouterr()
+    assert ("'loss'" in captured.out + captured.err) == (verbosity == "debug")
