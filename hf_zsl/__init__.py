@@ -2,19 +2,43 @@
 
 Importing the package registers every method with ``AutoConfig`` and
 ``AutoModelForZeroShotImageClassification``, and serves the zero-shot image classification
-pipeline with label validation for hf_zsl models.
+pipeline with label validation for hf_zsl models. The import itself is cheap: the registrations run
+when transformers' Auto classes and pipelines are imported (at once if they already are; see
+:mod:`hf_zsl.auto`), and the names below and the submodules load on first use.
 """
 
-from .cards import write_card_for_model
-from .factory import build, load_base
-from .modeling.modeling_base import HfZslPreTrainedModel
-from .registry import METHODS, get_method
-from .serving import register_pipeline
+import importlib
+import importlib.util
+
+from .auto import schedule_registrations
 from .templates import TEMPLATE_SETS
 
 __version__ = "0.1.0"
 
-register_pipeline()
-HfZslPreTrainedModel.card_writer = write_card_for_model
+_LAZY = {
+    "METHODS": "registry",
+    "get_method": "registry",
+    "build": "factory",
+    "load_base": "factory",
+    "load": "loading",
+}
 
-__all__ = ["METHODS", "TEMPLATE_SETS", "build", "get_method", "load_base"]
+schedule_registrations()
+
+__all__ = ["METHODS", "TEMPLATE_SETS", "build", "get_method", "load", "load_base"]
+
+
+def __getattr__(name: str):
+    """The names of :data:`_LAZY` and the submodules (``hf_zsl.shapes``, ``hf_zsl.protocols``...), imported on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'hf_zsl' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

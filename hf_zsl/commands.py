@@ -6,37 +6,20 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from transformers import AutoModelForZeroShotImageClassification
-
 from .cache import cache_root
+from .constants import DEMO_DEFAULT_METHODS, DEMO_SHOTS, DEMO_TRAINED_PROTOCOLS, EMBEDDED_BASE, FROM_RUN, PROTOCOL_NAMES, SHAPES
 from .evaluation import evaluate_protocol
-from .factory import build, folder_model_type, is_hf_zsl_type
+from .factory import folder_model_type, is_hf_zsl_type
+from .loading import RUN_FILE, load, read_run, run_info, task_folders
+from .logging import get_logger
 from .registry import METHODS, get_method
-from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
-from .report import format_table, save_chart
+from .report import format_index, format_table, save_chart
 from .rundir import RUN_BYTES_PER_TASK, RunFolder
-from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
+from .runs import make_protocols, run_method, summarise, write_json
 from .training import distributed_state
 
-# By default the demo runs zero-shot CLIP on every protocol (it fits the 3-minute budget on 2 CPU
-# cores); trained methods chosen with --methods run on the few-shot suite with 4 shots, seed 1
-# (about a minute each there). The README's results table has them all at 16 shots × 3 seeds.
-DEMO_DEFAULT_METHODS = ("zeroshot",)
-DEMO_TRAINED_PROTOCOLS = ("fewshot",)
-DEMO_SHOTS = 4
+logger = get_logger(__name__)
 CARD_METRICS = ("accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", "new")
-
-
-def load_model(name_or_path: str) -> HfZslPreTrainedModel:
-    """A saved hf_zsl model, or zero-shot CLIP over a base encoder (folder, Hub id, ``"embedded"``)."""
-    if os.path.isdir(name_or_path) and is_hf_zsl_type(folder_model_type(name_or_path)):
-        return AutoModelForZeroShotImageClassification.from_pretrained(name_or_path).eval()
-    if name_or_path == EMBEDDED_BASE or os.path.isdir(name_or_path):
-        return build("zeroshot", name_or_path)
-    model = AutoModelForZeroShotImageClassification.from_pretrained(name_or_path)
-    if not isinstance(model, HfZslPreTrainedModel):
-        return build("zeroshot", name_or_path)
-    return model.eval()
 
 
 def check_output_dir(output_dir: str, overwrite: bool = False, keep: tuple[str, ...] = ()) -> None:
@@ -111,7 +94,7 @@ def train(
         if not writer:
             return record
         with folder.writing() as staging:
-            _save_run(record, models, staging, protocol, seed, dataset)
+            _save_run(record, models, staging, method, protocol, shots, seed, dataset, base)
             if write_extra is not None:
                 write_extra(record, staging)
         folder.publish()
@@ -119,14 +102,23 @@ def train(
     return record
 
 
-def _save_run(record: dict, models: dict, folder: str, protocol: str, seed: int, dataset: str) -> None:
-    """Write each task's model (with its card) and ``eval_results.json`` into ``folder``."""
+def _save_run(
+    record: dict, models: dict, folder: str, method: str, protocol: str, shots, seed: int, dataset: str, base: str
+) -> None:
+    """Write each task's model (with its card and ``run.json``) and ``eval_results.json`` into ``folder``; a
+    suite run also gets a ``run.json`` and a ``README.md`` index of its task folders."""
     for task, model in models.items():
         model.card_info |= {
             "protocol": {"kind": protocol, "k": record["shots"], "seed": seed, "dataset": dataset, "task": task},
             "results": [{"dataset": dataset, "protocol": protocol, "shots": record["shots"], **_scores(record, task)}],
         }
-        model.save_pretrained(folder if len(models) == 1 else os.path.join(folder, task))
+        task_folder = folder if len(models) == 1 else os.path.join(folder, task)
+        model.save_pretrained(task_folder)
+        write_json(run_info(method, protocol, shots, seed, dataset, base, [task]), os.path.join(task_folder, RUN_FILE))
+    if len(models) > 1:
+        write_json(run_info(method, protocol, shots, seed, dataset, base, list(models)), os.path.join(folder, RUN_FILE))
+        with open(os.path.join(folder, "README.md"), "w") as handle:
+            handle.write(format_index(record))
     write_json(record, os.path.join(folder, "eval_results.json"))
 
 
@@ -136,16 +128,76 @@ def _scores(record: dict, task: str) -> dict:
     return {k: scores[k] for k in CARD_METRICS if k in scores}
 
 
-def evaluate(model_path: str, protocol: str, shots: int, seed: int, dataset: str, json_path: str | None) -> dict:
-    """Evaluate a saved model (or zero-shot CLIP over a base) on a protocol; print and optionally save."""
-    model = load_model(model_path)
+def evaluate(
+    model_path: str, protocol: str | None = None, shots=FROM_RUN, seed: int | None = None, dataset: str | None = None
+) -> dict:
+    """The result record of a model (a saved model, a run folder of ``train``, or zero-shot CLIP over a base) on a
+    protocol.
+
+    A folder written by ``train`` records its run (``run.json``); what is not given here is taken from it
+    (``shots``: :data:`~hf_zsl.constants.FROM_RUN`), else defaults to 16 shots, seed 1, the shapes world. A
+    suite run folder is evaluated task by task, each task's model on its own task; one task's model folder
+    on its own task only.
+
+    Raises:
+        ValueError: when no protocol is given and none is recorded.
+    """
+    run = read_run(model_path) if os.path.isdir(model_path) else None
+    recorded = run or {}
+    protocol = protocol or recorded.get("protocol")
+    if protocol is None:
+        raise ValueError(
+            f"{model_path} records no training run ({RUN_FILE}); pass --protocol ({', '.join(PROTOCOL_NAMES)})."
+        )
+    shots = recorded.get("shots", 16) if shots == FROM_RUN else shots
+    seed = recorded.get("seed", 1) if seed is None else seed
+    dataset = dataset or recorded.get("dataset", SHAPES)
     protocols = make_protocols(protocol, dataset, shots, seed)
-    per_task = {name: evaluate_protocol(model, task) for name, task in protocols.items()}
-    record = summarise(model.config.method, protocol, per_task, protocols, shots, seed, dataset, 0.0)
-    print(format_table([record]))
+    models = _task_models(model_path, protocols, run)
+    protocols = {task: protocols[task] for task in models}
+    per_task = {}
+    for task, model in models.items():
+        logger.info("task %s: evaluating", task)
+        per_task[task] = evaluate_protocol(model, protocols[task])
+    method = next(iter(models.values())).config.method
+    record = summarise(method, protocol, per_task, protocols, shots, seed, dataset, 0.0)
+    return {"model": model_path, **record}
+
+
+def _task_models(model_path: str, protocols: dict, run: dict | None) -> dict:
+    """The model to evaluate on each task: a suite run's per-task models (every task of ``protocols`` must
+    have one), a one-task model on its own task when ``protocols`` is its suite, else one model on every task."""
+    folders = task_folders(model_path)
+    if folders:
+        missing = sorted(set(protocols) - set(folders))
+        if missing:
+            raise ValueError(
+                f"{model_path} holds models for tasks {', '.join(folders)} but the protocol has tasks {', '.join(protocols)}; "
+                f"no model for {', '.join(missing)}. Evaluate a task's folder alone, or the protocol it was trained on."
+            )
+        return {task: load(folders[task]) for task in protocols}
+    model = load(model_path)
+    own = (run or {}).get("tasks", [])
+    if len(own) == 1 and own[0] in protocols and len(protocols) > 1:
+        return {own[0]: model}
+    return dict.fromkeys(protocols, model)
+
+
+def evaluate_models(
+    models: list[str],
+    protocol: str | None = None,
+    shots=FROM_RUN,
+    seed: int | None = None,
+    datasets: list[str] | None = None,
+    json_path: str | None = None,
+) -> list[dict]:
+    """``hf-zsl eval``: one record per (model, dataset) (:func:`evaluate`); prints a table, and writes the
+    records to ``json_path`` (one record as an object, several as a list)."""
+    records = [evaluate(model, protocol, shots, seed, dataset) for model in models for dataset in datasets or [None]]
+    print(format_table(records))
     if json_path:
-        write_json(record, json_path)
-    return record
+        write_json(records[0] if len(records) == 1 else records, json_path)
+    return records
 
 
 def demo(

@@ -49,6 +49,18 @@ def predict(model: HfZslPreTrainedModel, dataset: datasets.Dataset, class_names:
     return class_logits(model, dataset, class_names).argmax(dim=-1).numpy()
 
 
+def classification_scores(model: HfZslPreTrainedModel, dataset: datasets.Dataset, class_names: Sequence[str], column: str) -> dict:
+    """CLIP_benchmark's classification record: ``accuracy`` (top-1), ``acc5`` (top-5) and
+    ``mean_per_class_recall`` (the mean over classes of the fraction of their images found)."""
+    logits = class_logits(model, dataset, class_names).numpy()
+    references = _references(dataset, column)
+    return {
+        "accuracy": metrics.accuracy(logits.argmax(axis=-1), references),
+        "acc5": metrics.top_k_accuracy(logits, references, 5),
+        "mean_per_class_recall": metrics.mean_per_class_accuracy(logits.argmax(axis=-1), references),
+    }
+
+
 def _references(dataset: datasets.Dataset, label_column: str) -> np.ndarray:
     return np.asarray(dataset[label_column], dtype=np.int64)
 
@@ -56,7 +68,8 @@ def _references(dataset: datasets.Dataset, label_column: str) -> np.ndarray:
 def evaluate_protocol(model: HfZslPreTrainedModel, protocol: EvaluationProtocol) -> dict:
     """The protocol's metrics for ``model`` on its test splits.
 
-    * few-shot: ``accuracy`` over all classes;
+    * few-shot: ``accuracy`` over all classes, with ``acc5`` and ``mean_per_class_recall``
+      (:func:`classification_scores`);
     * domain shift: ``accuracy`` = mean over the target domains, plus ``source_accuracy`` and
       per-domain ``domains``;
     * GZSL: ``seen`` / ``unseen`` / ``harmonic`` (per-class means, predicting over all classes) and
@@ -66,8 +79,7 @@ def evaluate_protocol(model: HfZslPreTrainedModel, protocol: EvaluationProtocol)
     column = protocol.label_column
     splits = protocol.test_splits()
     if isinstance(protocol, FewShotProtocol):
-        test = splits["test"]
-        return {"accuracy": metrics.accuracy(predict(model, test, protocol.class_names), _references(test, column))}
+        return classification_scores(model, splits["test"], protocol.class_names, column)
     if isinstance(protocol, DomainShiftProtocol):
         per_domain = {
             domain: metrics.accuracy(predict(model, test, protocol.class_names), _references(test, column))

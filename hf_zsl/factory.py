@@ -104,7 +104,7 @@ def build(
     Args:
         method: a registered method name (``hf_zsl.METHODS``), e.g. ``"zeroshot"``.
         base: a folder, a Hub id, ``"embedded"`` (the shipped tiny CLIP) or a dual-encoder model of a
-            supported family (``hf_zsl.SUPPORTED_BASES``: CLIP, MetaCLIP 2, SigLIP, SigLIP 2, Chinese-CLIP).
+            supported family (``hf_zsl.modeling.encoders.SUPPORTED_MODEL_TYPES``: CLIP, MetaCLIP 2, SigLIP, SigLIP 2, Chinese-CLIP).
         tokenizer, image_processor: override (or supply, for a bare ``CLIPModel``) the base's.
         revision: Hub revision of the base, recorded in the config.
         **hyperparameters: the method's configuration; ``templates`` takes a set name

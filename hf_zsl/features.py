@@ -20,8 +20,11 @@ from tqdm.auto import tqdm
 from .augmentation import augment
 from .cache import cache_root, discard, load_verified, save_verified
 from .images import DECODE_ERRORS, to_rgb
+from .logging import get_logger, progress_bars_enabled
 from .modeling.checkpoint import state_digest
 from .modeling.modeling_base import HfZslPreTrainedModel
+
+logger = get_logger(__name__)
 
 
 # Part of every feature key: features computed before images were converted by hf_zsl.images.to_rgb
@@ -83,11 +86,17 @@ def read_images(dataset: datasets.Dataset, start: int, stop: int, image_column: 
 def image_batches(
     dataset: datasets.Dataset, image_column: str = "image", batch_size: int = 64, progress: bool = False, desc: str = "images"
 ):
-    """Yield ``(start, images)``: consecutive batches of ``dataset``'s RGB PIL images (see :func:`read_images`)."""
+    """Yield ``(start, images)``: consecutive batches of ``dataset``'s RGB PIL images (see :func:`read_images`).
+
+    ``progress``: draw a bar (images done, rate, ETA) on stderr, unless :func:`hf_zsl.logging.disable_progress_bars`.
+    """
     if image_column not in dataset.column_names:
         raise ValueError(f"Dataset has no image column {image_column!r}; columns: {dataset.column_names}.")
-    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, disable=not progress, leave=False):
-        yield start, read_images(dataset, start, start + batch_size, image_column)
+    with tqdm(total=len(dataset), desc=desc, unit="img", disable=not (progress and progress_bars_enabled()), leave=False) as bar:
+        for start in range(0, len(dataset), batch_size):
+            images = read_images(dataset, start, start + batch_size, image_column)
+            yield start, images
+            bar.update(len(images))
 
 
 def image_features(
@@ -163,6 +172,8 @@ def _feature_problem(features: torch.Tensor | None, rows: tuple[int, ...]) -> st
 def _encode(model, dataset, image_column, batch_size, progress, augment_views, augment_seed) -> torch.Tensor:
     """Encode every row of ``dataset`` (``augment_views`` augmented views of it, or the image itself once):
     `(max(augment_views, 1), len(dataset), dim)`."""
+    views_text = f" x {augment_views} augmented views" if augment_views else ""
+    logger.info("extracting image features of %d images%s", len(dataset), views_text)
     chunks = []
     with torch.inference_mode():
         for start, images in image_batches(dataset, image_column, batch_size, progress, "image features"):

@@ -1,32 +1,14 @@
 """The method registry: one entry per method, registered with the transformers Auto classes."""
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transformers import AutoConfig, AutoModelForZeroShotImageClassification
-from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
-
-from .modeling.configuration_ccli import CCLIConfig
-from .modeling.configuration_cfzsl import CFZSLConfig
-from .modeling.configuration_coop import CoOpConfig
-from .modeling.configuration_dfzsl import DFZSLConfig
-from .modeling.configuration_linear_probe import LinearProbeConfig
-from .modeling.configuration_rtos import RTOSConfig
-from .modeling.configuration_tip_adapter import TipAdapterConfig, TipAdapterFConfig
-from .modeling.configuration_zeroshot import ZeroShotCLIPConfig
+from .auto import SIGMOID_CLASSES, config_class, model_class, register_models
 from .modeling.encoder_base import SIGMOID
 from .modeling.encoders import encoder_class
 from .modeling.modeling_base import HfZslPreTrainedModel
-from .modeling.modeling_ccli import CCLIModel
-from .modeling.modeling_cfzsl import CFZSLModel
-from .modeling.modeling_coop import CoOpModel
-from .modeling.modeling_dfzsl import DFZSLModel
-from .modeling.modeling_linear_probe import LinearProbeModel
-from .modeling.modeling_rtos import RTOSModel
-from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
-from .modeling.modeling_zeroshot import ZeroShotCLIPModel, ZeroShotSiglipModel
-from .methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
 
 
 ALL_PROTOCOLS = ("fewshot", "base2new", "gzsl", "dg")
@@ -39,12 +21,8 @@ class Method:
     Attributes:
         name: what ``hf_zsl.build`` and ``--method`` call it.
         config_class, model_class: its ``modeling/`` pair.
-        fit: ``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a
-            protocol's training view (``None``: nothing to train); it returns what it chose
-            (hyper-parameters, validation scores) and ``train_seconds``.
-        defaults: ``fit``'s default settings (a dataclass instance, e.g. a
-            :class:`~hf_zsl.training.FitSettings`), which a recipe's ``settings:`` mapping overrides
-            field by field (:func:`~hf_zsl.training.run_settings`); ``None`` when nothing is trained.
+        training: the module of ``hf_zsl.methods`` holding ``fit`` and ``DEFAULTS`` (``None``: nothing to
+            train), imported on first use of :attr:`fit` / :attr:`defaults` (it loads Trainer, datasets...).
         protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
         sigmoid_model_class: the model class over bases scored with sigmoids (SigLIP), whose model type
             tells the stock pipeline so; ``None``: :attr:`model_class` serves every base (a trained
@@ -54,8 +32,7 @@ class Method:
     name: str
     config_class: type
     model_class: type[HfZslPreTrainedModel]
-    fit: Callable | None = None
-    defaults: Any = None
+    training: str | None = None
     protocols: tuple[str, ...] = ALL_PROTOCOLS
     sigmoid_model_class: type[HfZslPreTrainedModel] | None = None
 
@@ -64,22 +41,33 @@ class Method:
         sigmoid = encoder_class(getattr(base.config, "model_type", None)).probability == SIGMOID
         return self.sigmoid_model_class if sigmoid and self.sigmoid_model_class is not None else self.model_class
 
+    def _training_attribute(self, name: str) -> Any:
+        if self.training is None:
+            return None
+        return getattr(importlib.import_module(f"hf_zsl.methods.{self.training}"), name)
+
+    @property
+    def fit(self) -> Callable | None:
+        """``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a protocol's
+        training view (``None``: nothing to train); it returns what it chose (hyper-parameters, validation
+        scores) and ``train_seconds``."""
+        return self._training_attribute("fit")
+
+    @property
+    def defaults(self) -> Any:
+        """``fit``'s default settings (a dataclass instance, e.g. a :class:`~hf_zsl.training.FitSettings`),
+        which a recipe's ``settings:`` mapping overrides field by field (:func:`~hf_zsl.training.run_settings`);
+        ``None`` when nothing is trained."""
+        return self._training_attribute("DEFAULTS")
+
 
 METHODS: dict[str, Method] = {}
 
 
 def register(method: Method) -> None:
-    """Register ``method`` with ``AutoConfig`` / ``AutoModelForZeroShotImageClassification`` and
-    mark its classes for ``auto_map`` export, so saved folders also load with remote code."""
+    """Add ``method`` to :data:`METHODS` (its classes are registered with the Auto classes by
+    :func:`hf_zsl.auto.register_models`, run below)."""
     METHODS[method.name] = method
-    for model_class in filter(None, (method.model_class, method.sigmoid_model_class)):
-        config_class, model_type = model_class.config_class, model_class.config_class.model_type
-        AutoConfig.register(model_type, config_class, exist_ok=True)
-        AutoModelForZeroShotImageClassification.register(config_class, model_class, exist_ok=True)
-        # The pipeline checks model support against this name table, which `register` does not update.
-        MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES[model_type] = model_class.__name__
-        config_class.register_for_auto_class()
-        model_class.register_for_auto_class("AutoModelForZeroShotImageClassification")
 
 
 def get_method(name: str) -> Method:
@@ -88,14 +76,19 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel, sigmoid_model_class=ZeroShotSiglipModel))
-register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit, defaults=linear_probe.DEFAULTS))
-register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, defaults=ccli.DEFAULTS))
-register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
-register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
-register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit, defaults=rtos.DEFAULTS))
-register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit, defaults=coop.DEFAULTS))
-register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, defaults=cfzsl.DEFAULTS, protocols=("gzsl",)))
-register(
-    Method("dfzsl", DFZSLConfig, DFZSLModel, fit=dfzsl.fit, defaults=dfzsl.DFZSLSettings(), protocols=("gzsl", "base2new"))
-)
+def _method(name: str, training: str | None = None, **options) -> Method:
+    """The :class:`Method` ``name`` with its ``modeling/`` classes (:data:`hf_zsl.auto.METHOD_CLASSES`)."""
+    sigmoid = model_class(name, sigmoid=True) if name in SIGMOID_CLASSES else None
+    return Method(name, config_class(name), model_class(name), training, sigmoid_model_class=sigmoid, **options)
+
+
+register_models()
+register(_method("zeroshot"))
+register(_method("linear_probe", "linear_probe"))
+register(_method("ccli", "ccli"))
+register(_method("tip_adapter", "tip_adapter"))
+register(_method("tip_adapter_f", "tip_adapter"))
+register(_method("rtos", "rtos"))
+register(_method("coop", "coop"))
+register(_method("cfzsl", "cfzsl", protocols=("gzsl",)))
+register(_method("dfzsl", "dfzsl", protocols=("gzsl", "base2new")))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-METRICS = ("accuracy", "source_accuracy", "zsl_unseen", "seen", "unseen", "harmonic", "base", "new")
+METRICS = ("accuracy", "acc5", "mean_per_class_recall", "source_accuracy", "zsl_unseen", "seen", "unseen", "harmonic", "base", "new")
 
 
 def _percent(value: float) -> str:
@@ -26,6 +26,24 @@ def format_table(records: list[dict]) -> str:
         for domain, score in record.get("domains", {}).items():
             lines.append(f"{'':<10} {'':<9} {'  ' + domain:<22} {_percent(score):>7}")
     return "\n".join(lines)
+
+
+def format_index(record: dict) -> str:
+    """The README.md of a suite run folder: what was run, and a link to each task's model with its scores."""
+    metrics = [m for m in METRICS if m in record]
+    lines = [
+        f"# {record['method']} on the {record['protocol']} suite of {record['dataset']}",
+        "",
+        f"One model per task, each in its own folder ({record['shots']} shots, seed {record['seed']}); the records are in "
+        "[eval_results.json](eval_results.json). `hf-zsl eval --model .` evaluates each task's model on its own task.",
+        "",
+        "| task | " + " | ".join(metrics) + " |",
+        "| --- | " + " | ".join("---" for _ in metrics) + " |",
+    ]
+    for task, scores in record.get("tasks", {}).items():
+        lines.append(f"| [{task}]({task}/) | " + " | ".join(_percent(scores[m]).strip() if m in scores else "" for m in metrics) + " |")
+    lines.append("| **mean** | " + " | ".join(_percent(record[m]).strip() for m in metrics) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def save_chart(records: list[dict], path: str) -> None:

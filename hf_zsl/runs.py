@@ -10,16 +10,19 @@ import datasets
 import numpy as np
 
 from . import shapes
+from .constants import PROTOCOL_NAMES, SHAPES
 from .evaluation import chance_levels, evaluate_protocol
 from .factory import build
+from .logging import get_logger
 from .loaders import load_coop_split, load_xlsa17
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol, GZSLProtocol
 from .registry import get_method
 from .training import run_settings
 
-PROTOCOL_NAMES = ("fewshot", "base2new", "gzsl", "dg")
-SHAPES = "shapes"
+
+
+logger = get_logger(__name__)
 
 
 def load_data(dataset: str) -> datasets.DatasetDict:
@@ -179,11 +182,13 @@ def run_method(
         if shared is not None:
             models[name] = shared
         else:
+            logger.info("task %s: fitting %s", name, method)
             models[name], info = fit_method(method, base, task, settings)
             seconds += info["train_seconds"]
             models[name].card_info["fit"] = info
             if get_method(method).fit is None:
                 shared = models[name]
+        logger.info("task %s: evaluating", name)
         per_task[name] = evaluate_protocol(models[name], task)
     return summarise(method, protocol, per_task, protocols, shots, seed, dataset, seconds), models
 

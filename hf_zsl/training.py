@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .augmentation import augment
 from .features import image_features, read_images
+from .logging import DEBUG, get_verbosity, progress_bars_enabled
 from .modeling.modeling_base import HfZslPreTrainedModel
 
 
@@ -153,7 +155,7 @@ class LabelledFeatures:
 
     @classmethod
     def of(cls, model: HfZslPreTrainedModel, dataset, class_names: Sequence[str], label_column: str = "label"):
-        return cls(image_features(model, dataset, progress=False), torch.tensor(dataset[label_column]), list(class_names))
+        return cls(image_features(model, dataset), torch.tensor(dataset[label_column]), list(class_names))
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -313,7 +315,7 @@ def training_arguments(settings: FitSettings, output_dir: str | None = None, **o
         report_to=[],
         remove_unused_columns=False,
         dataloader_num_workers=0,
-        disable_tqdm=os.environ.get("HF_ZSL_PROGRESS", "1") == "0",
+        disable_tqdm=os.environ.get("HF_ZSL_PROGRESS", "1") == "0" or not progress_bars_enabled(),
         # Every process gets a slice of the same global batch, so N processes take the optimisation
         # steps one process would (per_device_train_batch_size is the global batch).
         accelerator_config={"split_batches": True},
@@ -352,10 +354,27 @@ def run_trainer(
         raise ValueError(f"{type(model).__name__} has no trainable parameters.")
     model.train()
     trainer = PenalisedTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, **trainer_kwargs)
+    if get_verbosity() > DEBUG:
+        quiet_losses(trainer)
     result = trainer.train()
     check_synchronised(model, trainer.accelerator)
     model.eval()
     return trainer, float(result.metrics["train_runtime"])
+
+
+class _BarOnlyProgressCallback(ProgressCallback):
+    """Trainer's progress bar without the per-step loss dicts it writes under the bar."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
+
+
+def quiet_losses(trainer: Trainer) -> None:
+    """Stop ``trainer`` printing its per-step loss dicts (kept in ``trainer.state.log_history``); the
+    progress bar stays. hf_zsl does this below ``DEBUG`` verbosity (the command line's ``--verbose``)."""
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(_BarOnlyProgressCallback)
 
 
 def check_synchronised(model: torch.nn.Module, accelerator) -> None:

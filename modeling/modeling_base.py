@@ -259,6 +259,11 @@ class HfZslPreTrainedModel(PreTrainedModel):
         bias = self.encoder.logit_bias
         return logits if bias is None else logits + bias
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Scores `(num_images, num_labels)` as the stock pipeline reads ``logits``: one sigmoid per label
+        for a model type naming SigLIP (zero-shot over a SigLIP base), else a softmax over the labels."""
+        return logits.sigmoid() if "siglip" in self.config.model_type else logits.softmax(dim=-1)
+
     def compute_outputs(
         self,
         image_embeds: torch.Tensor,

@@ -60,7 +60,10 @@ def main() -> None:
     state = distributed_state()
 
     def write_run_json(record: dict, folder: str) -> None:  # inside the run, published with it
-        run = {
+        path = os.path.join(folder, "run.json")
+        with open(path) as handle:
+            run = json.load(handle)  # what train recorded of the run (method, protocol, tasks...)
+        run |= {
             "world_size": state.num_processes,
             "device": str(state.device),
             # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16")
@@ -68,7 +71,7 @@ def main() -> None:
             "config": config,
             "train_seconds": record["train_seconds"],
         }
-        with open(os.path.join(folder, "run.json"), "w") as handle:
+        with open(path, "w") as handle:
             json.dump(run, handle, indent=2)
 
     train(

@@ -105,11 +105,9 @@ def test_a_clip_base_missing_weights_is_refused(tiny_base, tmp_path):
 
 
 def test_a_damaged_config_is_named(saved):
-    from hf_zsl.commands import load_model
-
     (saved / "config.json").write_text('{"model_type": "hfzsl_zero')
     with pytest.raises(ValueError, match="config.json is not a readable JSON config"):
-        load_model(str(saved))
+        hf_zsl.load(str(saved))
 
 
 # ---------------------------------------------------------------- what a checkpoint depends on

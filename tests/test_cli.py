@@ -121,3 +121,57 @@ def test_overwrite_never_deletes_the_working_directory_the_base_or_the_dataset(t
     monkeypatch.chdir(run)
     assert main(command[:-3] + ["--output-dir", ".", "--overwrite", "--model", tiny_base]) == 2
     assert "which --overwrite would delete" in capsys.readouterr().err and (run / "eval_results.json").exists()
+
+
+def test_a_suite_run_writes_one_folder_per_task_and_eval_finds_them(tiny_base, tmp_path, capsys):
+    import hf_zsl
+    from hf_zsl.loading import read_run
+
+    folder = tmp_path / "suite"
+    assert main(["train", "--method", "zeroshot", "--protocol", "fewshot", "--shots", "2", "--model", tiny_base,
+                 "--output-dir", str(folder)]) == 0
+    record = json.loads((folder / "eval_results.json").read_text())
+    tasks = list(record["tasks"])
+    assert len(tasks) == 6 and sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted(tasks)
+    assert read_run(str(folder))["tasks"] == tasks and read_run(str(folder / tasks[0]))["tasks"] == [tasks[0]]
+    index = (folder / "README.md").read_text()
+    assert all(f"[{task}]({task}/)" in index for task in tasks)
+    capsys.readouterr()
+
+    again = tmp_path / "again.json"
+    assert main(["eval", "--model", str(folder), "--json", str(again)]) == 0  # protocol, shots, seed from run.json
+    evaluated = json.loads(again.read_text())
+    assert evaluated["protocol"] == "fewshot" and evaluated["shots"] == 0
+    assert 0 <= evaluated["accuracy"] <= evaluated["acc5"] <= 1 and 0 <= evaluated["mean_per_class_recall"] <= 1
+    assert {t: s["accuracy"] for t, s in evaluated["tasks"].items()} == {t: s["accuracy"] for t, s in record["tasks"].items()}
+
+    assert main(["eval", "--model", str(folder / tasks[1]), "--json", str(again)]) == 0  # one task's folder: its task
+    assert list(json.loads(again.read_text())["tasks"]) == [tasks[1]]
+
+    with pytest.raises(ValueError, match=f"suite run with one model per task.*{tasks[0]}"):
+        hf_zsl.load(str(folder))
+    assert main(["predict", str(folder / "README.md"), "--model", str(folder), "--labels", "a", "b"]) == 2
+    assert "suite run with one model per task" in capsys.readouterr().err
+
+
+def test_eval_needs_a_protocol_unless_the_model_records_one(tiny_base, capsys):
+    assert main(["eval", "--model", tiny_base]) == 2
+    assert "pass --protocol" in capsys.readouterr().err
+
+
+def test_eval_several_models_and_the_table(tiny_base, tmp_path, capsys):
+    out = tmp_path / "records.json"
+    assert main(["eval", "--model", tiny_base, "embedded", "--protocol", "base2new", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert [r["model"] for r in records] == [tiny_base, "embedded"]
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| model | method | protocol") and "harmonic" in lines[0]
+    assert len(lines) == 4 and f"{100 * records[1]['harmonic']:.1f}" in lines[3]
+    assert main(["table", "--csv", str(out)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("model,method,protocol") and rows[2].startswith("embedded,zeroshot,base2new")
+    (tmp_path / "bad.json").write_text('{"accuracy": 1}')
+    assert main(["table", str(tmp_path / "bad.json")]) == 2
+    assert "holds no result records" in capsys.readouterr().err

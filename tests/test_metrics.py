@@ -162,3 +162,12 @@ def test_modules_load_offline_with_an_empty_hf_home(tmp_path):
     assert results["base_to_new"] == {"base": 1.0, "new": 1.0, "harmonic": 1.0}
     assert set(results) == set(M.METRICS)
     assert (tmp_path / "home" / "modules" / "evaluate_modules").is_dir()
+
+
+def test_top_k_accuracy():
+    scores = [[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]]
+    assert M.top_k_accuracy(scores, [2, 0, 0], 1) == pytest.approx(1 / 3)
+    assert M.top_k_accuracy(scores, [2, 0, 0], 2) == pytest.approx(2 / 3)
+    assert M.top_k_accuracy(scores, [2, 0, 0], 5) == 1.0  # fewer classes than k: every class counts
+    with pytest.raises(ValueError, match="one row per reference"):
+        M.top_k_accuracy(scores, [0, 1], 1)

@@ -105,6 +105,9 @@ class DFZSLSettings:
             raise ValueError(f"synthetic_per_class must be at least 1, got {self.synthetic_per_class}.")
 
 
+DEFAULTS = DFZSLSettings()
+
+
 @dataclasses.dataclass
 class ServerClassifier:
     """All the data-free learner knows of the base classes: a trained classifier's weights.

@@ -30,7 +30,7 @@ def support_views(model: TipAdapterModel, view: TrainingView) -> torch.Tensor:
     ``augment_views`` is 0); computed once, then read from the feature cache."""
     views = model.config.augment_views
     seed = model.config.augment_seed
-    features = image_features(model, view.train, progress=False, augment_views=views, augment_seed=seed)
+    features = image_features(model, view.train, augment_views=views, augment_seed=seed)
     return features if views else features[None]
 
 

@@ -17,6 +17,7 @@ from .functional import (
     harmonic_mean,
     mean_per_class_accuracy,
     per_class_accuracy,
+    top_k_accuracy,
     zsl_unseen,
 )
 

@@ -70,6 +70,17 @@ def accuracy(predictions: Sequence[int], references: Sequence[int]) -> float:
     return float(np.mean(preds == refs))
 
 
+def top_k_accuracy(scores, references: Sequence[int], k: int) -> float:
+    """Fraction of samples whose reference is among the ``k`` highest of its row of ``scores``
+    `(num_samples, num_classes)` (all classes count when there are fewer than ``k``)."""
+    scores = np.asarray(scores)
+    refs = _as_ids(references, "references")
+    if scores.ndim != 2 or scores.shape[0] != refs.size or refs.size == 0:
+        raise ValueError(f"`scores` must be (num_samples, num_classes) with one row per reference, got {scores.shape} for {refs.size}.")
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(np.mean((top == refs[:, None]).any(axis=1)))
+
+
 def per_class_accuracy(
     predictions: Sequence[int], references: Sequence[int], classes: Sequence[int] | None = None
 ) -> dict[int, float]:
