@@ -30,7 +30,7 @@ from transformers.models.chinese_clip.image_processing_pil_chinese_clip import C
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
-from .tiny import BASIC_WORDS, build_tiny_clip, clip_image_processor, tiny_clip_config
+from .tiny import BASIC_WORDS, build_tiny_clip, tiny_clip_config
 
 FAMILIES = ("clip", "metaclip_2", "siglip", "siglip2", "chinese_clip")
 SIGLIP_TEXT_LENGTH = 64  # SigLIP's text positions; the stock pipeline pads label texts to 64
@@ -82,6 +82,12 @@ def _wordpiece_tokenizer(words) -> BertTokenizer:
     return BertTokenizer(vocab=vocab, model_max_length=52)
 
 
+def _siglip_text(tokenizer) -> dict:
+    """A SigLIP-family text tower over ``tokenizer``: 64 positions, the tokenizer's pad and end ids."""
+    return dict(_TOWER, vocab_size=len(tokenizer), max_position_embeddings=SIGLIP_TEXT_LENGTH,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+
+
 def build_tiny_base(family: str, words=BASIC_WORDS, seed: int = 0):
     """A random-weight tiny dual encoder of ``family`` (:data:`FAMILIES`) with tokenizer and image processor.
 
@@ -101,20 +107,12 @@ def build_tiny_base(family: str, words=BASIC_WORDS, seed: int = 0):
         return MetaClip2Model(MetaClip2Config(**config.to_dict())).eval(), tokenizer, processor
     if family == "siglip":
         tokenizer = _sentencepiece_tokenizer(words)
-        config = SiglipConfig(
-            text_config=dict(_TOWER, vocab_size=len(tokenizer), max_position_embeddings=SIGLIP_TEXT_LENGTH,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id),
-            vision_config=dict(_TOWER, image_size=32, patch_size=8),
-        )
+        config = SiglipConfig(text_config=_siglip_text(tokenizer), vision_config=dict(_TOWER, image_size=32, patch_size=8))
         processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
         return SiglipModel(config).eval(), tokenizer, processor
     if family == "siglip2":
         tokenizer = _gemma_tokenizer(words)
-        config = Siglip2Config(
-            text_config=dict(_TOWER, vocab_size=len(tokenizer), max_position_embeddings=SIGLIP_TEXT_LENGTH,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id),
-            vision_config=dict(_TOWER, patch_size=8, num_patches=16),
-        )
+        config = Siglip2Config(text_config=_siglip_text(tokenizer), vision_config=dict(_TOWER, patch_size=8, num_patches=16))
         processor = Siglip2ImageProcessorPil(patch_size=8, max_num_patches=16)
         return Siglip2Model(config).eval(), tokenizer, processor
     if family == "chinese_clip":
@@ -136,4 +134,4 @@ def save_tiny_base(folder: str, family: str, **kwargs) -> str:
     return folder
 
 
-__all__ = ["FAMILIES", "build_tiny_base", "save_tiny_base", "clip_image_processor"]
+__all__ = ["FAMILIES", "build_tiny_base", "save_tiny_base"]
