@@ -108,13 +108,15 @@ def test_siglip2_gemma_labels_are_used_in_their_in_prompt_form(family_base, imag
 
 def test_openai_eos_token_id_2_pooling_trap_is_fixed_at_build(family_base, tmp_path):
     """OpenAI configs carry eos_token_id 2, which makes CLIP pool at the highest id (an added token's)."""
-    from transformers import CLIPModel
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
-    base = CLIPModel.from_pretrained(family_base("clip"))
+    folder = family_base("clip")
+    base = CLIPModel.from_pretrained(folder)
     base.config.text_config.eos_token_id = 2
-    model = hf_zsl.build("coop", base, tokenizer=hf_zsl.build("zeroshot", family_base("clip")).tokenizer,
-                         image_processor=None or hf_zsl.build("zeroshot", family_base("clip")).image_processor)
+    model = hf_zsl.build("coop", base, tokenizer=AutoTokenizer.from_pretrained(folder),
+                         image_processor=AutoImageProcessor.from_pretrained(folder))
     assert model.config.base_config.text_config.eos_token_id == model.tokenizer.eos_token_id != 2
+    assert min(model.config.context_token_ids) > model.tokenizer.eos_token_id  # argmax pooling would pick these
 
 
 @pytest.mark.parametrize("family", FAMILIES)
