@@ -126,7 +126,7 @@ def test_trainer_loss_dicts_only_when_verbose(tiny_base, capsys, verbosity):
 
     classes = ["red circle", "blue square"]
     model = build("linear_probe", tiny_base, class_names=classes)
-    dim = model.config.clip_config.projection_dim
+    dim = model.encoder.embed_dim
     data = LabelledFeatures(torch.nn.functional.normalize(torch.randn(4, dim), dim=-1), torch.tensor([0, 1, 0, 1]), classes)
     before = logging.get_verbosity()
     logging.set_verbosity(logging.DEBUG if verbosity == "debug" else logging.INFO)
