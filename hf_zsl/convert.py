@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping
 
 import torch
+from safetensors.torch import load_file
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel
 from transformers.image_utils import PILImageResampling
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
@@ -120,8 +121,6 @@ def _read_source(model_or_path, model_config) -> tuple[dict, dict, dict]:
         weights = _weights_path(os.fspath(model_or_path))
         if config is None:
             config = _read_config(_beside(weights))
-        from safetensors.torch import load_file
-
         return load_file(weights), config["model_cfg"], config["preprocess_cfg"]
     if not callable(getattr(model_or_path, "state_dict", None)):
         raise TypeError(
