@@ -1,4 +1,4 @@
-"""The ``hf-zsl`` command line (DESIGN §6): ``demo``, ``train``, ``eval``, ``predict`` and ``table``.
+"""The ``hf-zsl`` command line (DESIGN §6): ``demo``, ``train``, ``eval``, ``predict``, ``table`` and ``convert-open-clip``.
 
 Parsing imports nothing heavy (``hf-zsl --help`` answers without loading torch): the commands'
 modules are imported once the arguments parse.
@@ -151,11 +151,34 @@ def _add_table(commands) -> None:
     _verbosity_arguments(table, argparse.SUPPRESS)
 
 
+def _add_convert_open_clip(commands) -> None:
+    convert = commands.add_parser(
+        "convert-open-clip", help="convert an open_clip ViT CLIP checkpoint to a transformers CLIPModel folder",
+        description="Writes OUT, a transformers CLIPModel folder (model.safetensors, config.json, the image processor "
+        "of its preprocess_cfg) usable as --model of every command. SOURCE is an open_clip .safetensors checkpoint or "
+        "a folder holding open_clip_model.safetensors; pickled .bin / .pt checkpoints are refused. Architectures "
+        "CLIPModel cannot express (ResNet / timm / HF-text towers, CoCa, attentional pooling, layer scale, ...) are "
+        "refused before anything is written.",
+    )
+    convert.add_argument("source", metavar="SOURCE", help="open_clip .safetensors checkpoint, or a folder holding one")
+    convert.add_argument("out", metavar="OUT", help="the new CLIPModel folder (must not exist, or be empty)")
+    convert.add_argument(
+        "--config", metavar="JSON",
+        help="the model's open_clip_config.json ({model_cfg, preprocess_cfg}) or a bare model_cfg JSON "
+        "(default: open_clip_config.json beside SOURCE)",
+    )
+    convert.add_argument(
+        "--tokenizer", metavar="TOKENIZER",
+        help="tokenizer folder or Hub id to save into OUT (default: none written; pass one to hf_zsl.build later)",
+    )
+    _verbosity_arguments(convert, argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-zsl", description="Adapt CLIP to new classes, the HuggingFace way.")
     _verbosity_arguments(parser, False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_train, _add_eval, _add_predict, _add_table):
+    for add in (_add_demo, _add_train, _add_eval, _add_predict, _add_table, _add_convert_open_clip):
         add(commands)
     return parser
 
@@ -204,6 +227,10 @@ def _run(args: argparse.Namespace) -> int:
             args.model, args.paths, args.labels, args.labels_file, args.templates, args.top_k, args.batch_size, args.csv
         )
         return 0 if succeeded else 1
+    elif args.command == "convert-open-clip":
+        from .convert import open_clip_to_transformers
+
+        print(open_clip_to_transformers(args.source, args.out, model_config=args.config, tokenizer=args.tokenizer))
     else:
         from .leaderboard import print_table
 

@@ -30,7 +30,7 @@ def test_help_imports_nothing_heavy():
     loaded = _python(
         "import sys, contextlib, io\n"
         "from hf_zsl.cli import main\n"
-        "for command in ([], ['demo'], ['train'], ['eval'], ['predict'], ['table']):\n"
+        "for command in ([], ['demo'], ['train'], ['eval'], ['predict'], ['table'], ['convert-open-clip']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "        main([*command, '--help'])\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
