@@ -6,12 +6,14 @@ Failures name the file and the tensor, so a truncated download or a tampered fil
 before any weight is used.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
 import struct
 
 import torch
+from transformers import PreTrainedConfig
 from transformers.utils import cached_file
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -104,7 +106,6 @@ image processor), written at save time and checked at load."""
 _NOT_IN_MANIFEST = {"config.json", "model.safetensors", "README.md", MANIFEST_NAME}
 _CONFIG_FIELDS_NOT_DIGESTED = {
     # where the base is and how the file was written: moving a folder or re-saving must not break it
-    "_name_or_path", "transformers_version", "architectures", "auto_map", "dtype", "torch_dtype",
     "base_model_name_or_path", "base_model_revision", "base_weights_included",
     # the digests themselves
     "saved_state_sha256", "config_sha256", "base_weights_sha256", "base_weights_dtype",
@@ -157,7 +158,10 @@ def check_manifest(name_or_path: str, **hub_kwargs) -> None:
 
 
 def config_digest(config) -> str:
-    """SHA-256 of every config field that changes predictions (class names and their ids, templates,
-    the text layout, the base's config, the method's hyper-parameters)."""
-    fields = {k: v for k, v in config.to_dict().items() if k not in _CONFIG_FIELDS_NOT_DIGESTED}
+    """SHA-256 of every config field that changes predictions: the fields hf_zsl's config classes declare
+    (class names and their ids, templates, the text layout, the base's config, the method's
+    hyper-parameters), not transformers' generic run-time flags (``use_cache``, ``return_dict``, ...)."""
+    generic = {field.name for field in dataclasses.fields(PreTrainedConfig)}
+    declared = {field.name for field in dataclasses.fields(config)} - generic - _CONFIG_FIELDS_NOT_DIGESTED
+    fields = {k: v for k, v in config.to_dict().items() if k in declared}
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
