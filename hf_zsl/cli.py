@@ -9,9 +9,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .constants import DEMO_DEFAULT_METHODS, DEMO_SHOTS, DEMO_TRAINED_PROTOCOLS, EMBEDDED_BASE, FROM_RUN, PROTOCOL_NAMES, SHAPES
+from .constants import (
+    DEMO_DEFAULT_METHODS,
+    DEMO_SHOTS,
+    DEMO_TRAINED_PROTOCOLS,
+    EMBEDDED_BASE,
+    FROM_RUN,
+    PROTOCOL_NAMES,
+    SHAPES,
+    SHAPES_DOMAIN_PROTOCOLS,
+    SHAPES_DOMAINS,
+)
 
-DATASET_HELP = "'shapes', a DatasetDict or image folder, an xlsa17 folder (gzsl), a CoOp split_zhou_*.json, or a Hub dataset id"
+DATASET_HELP = (
+    f"'shapes'; 'shapes:<domain>' ({', '.join(SHAPES_DOMAINS)}: {' / '.join(SHAPES_DOMAIN_PROTOCOLS)} with train, "
+    "validation and test under that lighting); a DatasetDict or image folder, an xlsa17 folder (gzsl), a CoOp "
+    "split_zhou_*.json, or a Hub dataset id"
+)
 
 
 def _shots(value: str) -> int | None:

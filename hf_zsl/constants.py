@@ -6,6 +6,11 @@ because importing that module loads torch)."""
 
 PROTOCOL_NAMES = ("fewshot", "base2new", "gzsl", "dg")
 SHAPES = "shapes"
+SHAPES_DOMAINS = {"hue_shift": "hue_shift", "warm_light": "warm"}
+"""``--dataset shapes:<domain>``: the shapes world with every split (train, validation, test) under one
+lighting of the world (``hf_zsl.shapes.LIGHTINGS``), by domain name (the few-shot suite's lighting tasks)."""
+SHAPES_DOMAIN_PROTOCOLS = ("gzsl", "base2new")
+"""The protocols a ``shapes:<domain>`` dataset exists for."""
 FROM_RUN = "from-run"
 """``hf-zsl eval --shots`` when not given: the shots of the model's training run (``run.json``), else 16."""
 

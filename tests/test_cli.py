@@ -175,3 +175,22 @@ def test_eval_several_models_and_the_table(tiny_base, tmp_path, capsys):
     (tmp_path / "bad.json").write_text('{"accuracy": 1}')
     assert main(["table", str(tmp_path / "bad.json")]) == 2
     assert "holds no result records" in capsys.readouterr().err
+
+
+def test_eval_on_a_shapes_domain_records_it(tiny_base, tmp_path):
+    out = tmp_path / "hue.json"
+    assert main(["eval", "--model", tiny_base, "--protocol", "gzsl", "--dataset", "shapes:hue_shift", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["dataset"] == "shapes:hue_shift" and record["protocol"] == "gzsl"
+    assert 0 <= record["harmonic"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("protocol", "dataset", "message"),
+    [("gzsl", "shapes:sunset", "choose shapes or one of shapes:hue_shift, shapes:warm_light"),
+     ("fewshot", "shapes:hue_shift", "choose --protocol gzsl or base2new"),
+     ("dg", "shapes:warm_light", "choose --protocol gzsl or base2new")],
+)
+def test_bad_shapes_domains_are_refused_with_the_choices(tiny_base, capsys, protocol, dataset, message):
+    assert main(["eval", "--model", tiny_base, "--protocol", protocol, "--dataset", dataset]) == 2
+    assert message in capsys.readouterr().err
