@@ -26,12 +26,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..modeling.configuration_base import class_token_ids
-from ..modeling.modeling_dfzsl import DFZSLModel
-from ..modeling.modeling_linear_probe import LinearProbeModel
-from ..modeling.prompting import name_token_ids
-from ..protocols import TrainingView, relabel
-from ..training import (
+from ...modeling.configuration_base import class_token_ids
+from ...modeling.modeling_dfzsl import DFZSLModel
+from ...modeling.modeling_linear_probe import LinearProbeModel
+from ...modeling.prompting import name_token_ids
+from ...protocols import TrainingView, relabel
+from ...training import (
     FitSettings,
     LabelledFeatures,
     keep_best_run,
@@ -40,10 +40,10 @@ from ..training import (
     snapshot,
     train_on_features,
 )
-from . import linear_probe
-from .dfzsl_classifier import SELECTION_METRICS, ClassifierSettings, predict, train_logit_adjusted_classifier
-from .dfzsl_generator import GeneratorSettings, synthesise, train_generator
-from .dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
+from .. import linear_probe
+from .classifier import SELECTION_METRICS, ClassifierSettings, predict, train_logit_adjusted_classifier
+from .generator import GeneratorSettings, synthesise, train_generator
+from .simulator import SimulatorSettings, fit_simulator, virtual_features
 
 # FLPT: the official AdamW lr 3e-3 (torch's default weight decay 0.01), one epoch over the virtual
 # features, no schedule; batch 16 instead of 4 (each step re-encodes every seen-class prompt, which
