@@ -16,23 +16,15 @@ Two sides, kept apart:
   4. the logit-adjusted cosine classifier over all classes, trained on virtual ∪ synthetic features,
      its epoch chosen on held-out virtual / synthetic features (never on test data).
 
-The package: :mod:`.simulator` (1), :mod:`.generator` with :mod:`.generator_networks` (3),
-:mod:`.classifier` (4), and :mod:`.fitting` (the server, FLPT, :func:`fit` and :func:`fit_data_free`).
+The package, one stage a module: :mod:`.server` (the server and its classifier), :mod:`.simulator`
+(1), :mod:`.flpt` (2), :mod:`.generator` with :mod:`.generator_networks` (3), :mod:`.classifier` (4),
+:mod:`.settings` (every stage's settings) and :mod:`.fitting` (:func:`fit`, :func:`fit_data_free`).
 The registry reads :func:`fit` and :data:`DEFAULTS` here.
 """
 
-from .fitting import (
-    DEFAULTS,
-    SERVERS,
-    DFZSLSettings,
-    ServerClassifier,
-    class_mean_weights,
-    class_split,
-    fit,
-    fit_data_free,
-    logistic_regression_weights,
-    train_server,
-)
+from .fitting import class_split, fit, fit_data_free
+from .server import SERVERS, ServerClassifier, class_mean_weights, logistic_regression_weights, train_server
+from .settings import DEFAULTS, DFZSLSettings
 
 __all__ = [
     "DEFAULTS",
