@@ -188,6 +188,17 @@ def test_eval_on_a_shapes_domain_records_it(tiny_base, tmp_path):
     assert 0 <= record["harmonic"] <= 1
 
 
+
+def test_a_run_on_a_shapes_domain_is_evaluated_there(tiny_base, tmp_path):
+    run, out = tmp_path / "run", tmp_path / "again.json"
+    assert main(["train", "--method", "zeroshot", "--protocol", "base2new", "--dataset", "shapes:warm_light",
+                 "--model", tiny_base, "--output-dir", str(run)]) == 0
+    assert json.loads((run / "run.json").read_text())["dataset"] == "shapes:warm_light"
+    assert "shapes:warm_light" in (run / "README.md").read_text()
+    assert main(["eval", "--model", str(run), "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["dataset"] == "shapes:warm_light" and record["harmonic"] == json.loads((run / "eval_results.json").read_text())["harmonic"]
+
 @pytest.mark.parametrize(
     ("protocol", "dataset", "message"),
     [("gzsl", "shapes:sunset", "choose shapes or one of shapes:hue_shift, shapes:warm_light"),
