@@ -210,9 +210,8 @@ def _run(args: argparse.Namespace) -> int:
         commands.demo(args.model, args.json, args.chart, args.methods)
     elif args.command == "train":
         commands.train(
-            args.method, args.protocol, protocol_shots(args.protocol, args.shots), args.seed, args.model, args.dataset,
-            args.output_dir,
-            overwrite=args.overwrite,
+            args.method, args.protocol, protocol_shots(args.protocol, args.shots), args.seed, args.model,
+            args.dataset, args.output_dir, overwrite=args.overwrite,
         )
     elif args.command == "eval":
         commands.evaluate_models(args.model, args.protocol, args.shots, args.seed, args.dataset, args.json)

@@ -42,4 +42,3 @@ def protocol_shots(protocol: str, shots: int | str | None) -> int | None:
     if shots is None:
         return PROTOCOL_SHOTS[protocol]
     return None if shots == ALL_SHOTS else shots
-

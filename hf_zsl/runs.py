@@ -64,9 +64,9 @@ def shapes_lighting(protocol: str, dataset: str) -> str | None:
         ValueError: for a domain not in :data:`~hf_zsl.constants.SHAPES_DOMAINS`, or a protocol not in
             :data:`~hf_zsl.constants.SHAPES_DOMAIN_PROTOCOLS` (the messages list the choices).
     """
-    domain = dataset.removeprefix(SHAPES).removeprefix(":")
-    if not domain:
+    if dataset == SHAPES:
         return None
+    domain = dataset.removeprefix(SHAPES + ":")
     if domain not in SHAPES_DOMAINS:
         choices = ", ".join(f"{SHAPES}:{name}" for name in SHAPES_DOMAINS)
         raise ValueError(f"Unknown shapes domain {domain!r} in {dataset!r}; choose {SHAPES} or one of {choices}.")
@@ -89,8 +89,8 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
     On the shapes world (``dataset="shapes"``) every protocol exists; ``fewshot`` is the task suite
     (one protocol per task). ``shapes:<domain>`` (:data:`~hf_zsl.constants.SHAPES_DOMAINS`, e.g.
     ``shapes:hue_shift``) is the ``gzsl`` or ``base2new`` protocol of the shapes world with every split
-    under that domain's lighting (:func:`shapes_lighting`). On other data, ``fewshot`` and ``base2new`` need only a ``ClassLabel``
-    column (any :func:`load_data` source); ``gzsl`` takes an xlsa17 folder (``att_splits.mat``,
+    under that domain's lighting (:func:`shapes_lighting`). On other data, ``fewshot`` and ``base2new``
+    need only a ``ClassLabel`` column (any :func:`load_data` source); ``gzsl`` takes an xlsa17 folder (``att_splits.mat``,
     ``res101.mat`` and the images in ``images/``). Other GZSL and domain-shift data need class /
     domain lists and are built in Python (:class:`hf_zsl.protocols.GZSLProtocol`,
     :class:`hf_zsl.protocols.DomainShiftProtocol`).

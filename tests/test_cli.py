@@ -202,6 +202,7 @@ def test_a_run_on_a_shapes_domain_is_evaluated_there(tiny_base, tmp_path):
 @pytest.mark.parametrize(
     ("protocol", "dataset", "message"),
     [("gzsl", "shapes:sunset", "choose shapes or one of shapes:hue_shift, shapes:warm_light"),
+     ("base2new", "shapes:", "choose shapes or one of shapes:hue_shift, shapes:warm_light"),
      ("fewshot", "shapes:hue_shift", "choose --protocol gzsl or base2new"),
      ("dg", "shapes:warm_light", "choose --protocol gzsl or base2new")],
 )
