@@ -43,7 +43,7 @@ from hf_zsl import shapes
 from hf_zsl.evaluation import evaluate_protocol
 from hf_zsl.features import image_features
 from hf_zsl.methods import dfzsl
-from hf_zsl.methods.dfzsl_classifier import predict
+from hf_zsl.methods.dfzsl.classifier import predict
 from hf_zsl.modeling.prompting import name_token_ids
 from hf_zsl.protocols import (
     BaseToNewProtocol,
@@ -158,13 +158,13 @@ def main() -> None:
     if args.report:
         if not isinstance(protocol, BaseToNewProtocol):
             parser.error("--report needs a base-to-new protocol (its new classes' real images are scored).")
-        synthesise = dfzsl.synthesise
+        synthesise = dfzsl.fitting.synthesise
 
         def recording_synthesise(*positional, **keywords):
             synthesised.append(synthesise(*positional, **keywords))
             return synthesised[-1]
 
-        dfzsl.synthesise = recording_synthesise
+        dfzsl.fitting.synthesise = recording_synthesise
     if not args.skip_zeroshot:
         print("zeroshot", scores(evaluate_protocol(hf_zsl.build("zeroshot", args.base), protocol)), flush=True)
     for overrides in args.grid:

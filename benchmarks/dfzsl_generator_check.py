@@ -22,8 +22,8 @@ import torch.nn.functional as F
 import hf_zsl
 from hf_zsl import shapes
 from hf_zsl.methods import dfzsl
-from hf_zsl.methods.dfzsl_generator import GeneratorSettings, synthesise, train_generator
-from hf_zsl.methods.dfzsl_simulator import SimulatorSettings, fit_simulator, virtual_features
+from hf_zsl.methods.dfzsl.generator import GeneratorSettings, synthesise, train_generator
+from hf_zsl.methods.dfzsl.simulator import SimulatorSettings, fit_simulator, virtual_features
 from hf_zsl.modeling.prompting import name_token_ids
 
 

@@ -21,7 +21,7 @@ import torch
 import hf_zsl
 from hf_zsl import shapes
 from hf_zsl.methods import dfzsl
-from hf_zsl.methods.dfzsl_classifier import predict
+from hf_zsl.methods.dfzsl.classifier import predict
 from hf_zsl.modeling.prompting import name_token_ids
 from hf_zsl.protocols import relabel
 from hf_zsl.training import LabelledFeatures

@@ -9,18 +9,33 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .constants import DEMO_DEFAULT_METHODS, DEMO_SHOTS, DEMO_TRAINED_PROTOCOLS, EMBEDDED_BASE, FROM_RUN, PROTOCOL_NAMES, SHAPES
+from .constants import (
+    ALL_SHOTS,
+    DEMO_DEFAULT_METHODS,
+    DEMO_SHOTS,
+    DEMO_TRAINED_PROTOCOLS,
+    EMBEDDED_BASE,
+    FROM_RUN,
+    PROTOCOL_NAMES,
+    SHAPES,
+    SHAPES_DOMAIN_PROTOCOLS,
+    SHAPES_DOMAINS,
+    protocol_shots,
+)
 
-DATASET_HELP = "'shapes', a DatasetDict or image folder, an xlsa17 folder (gzsl), a CoOp split_zhou_*.json, or a Hub dataset id"
+DATASET_HELP = (
+    f"'shapes'; 'shapes:<domain>' ({', '.join(SHAPES_DOMAINS)}: {' / '.join(SHAPES_DOMAIN_PROTOCOLS)} with train, "
+    "validation and test under that lighting); a DatasetDict or image folder, an xlsa17 folder (gzsl), a CoOp "
+    "split_zhou_*.json, or a Hub dataset id"
+)
 
 
-def _shots(value: str) -> int | None:
-    """``--shots``: a positive count, or ``all`` (every training image; ``None``); ``eval``'s default
-    :data:`~hf_zsl.constants.FROM_RUN` passes through (argparse converts string defaults too)."""
-    if value == FROM_RUN:
+def _shots(value: str) -> int | str:
+    """``--shots``: a positive count, or :data:`~hf_zsl.constants.ALL_SHOTS` (every training image); ``eval``'s
+    default :data:`~hf_zsl.constants.FROM_RUN` passes through (argparse converts string defaults too). Not
+    given (``None``), it is the protocol's (:func:`~hf_zsl.constants.protocol_shots`)."""
+    if value in (FROM_RUN, ALL_SHOTS):
         return value
-    if value == "all":
-        return None
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"--shots takes a positive number of images per class or 'all', not {value!r}")
     return int(value)
@@ -69,8 +84,11 @@ def _add_protocol_arguments(parser: argparse.ArgumentParser, required: bool) -> 
     recorded = "" if required else "; default: the protocol the model was trained on"
     parser.add_argument("--protocol", required=required, choices=PROTOCOL_NAMES, help=f"the evaluation protocol{recorded}")
     parser.add_argument(
-        "--shots", type=_shots, default=16 if required else FROM_RUN,
-        help="labelled images per class, or 'all' (default: 16" + ("" if required else ", or the model's run") + ")",
+        "--shots", type=_shots, default=None if required else FROM_RUN,
+        help=f"labelled images per training class, or '{ALL_SHOTS}' (default: "
+        + ("" if required else "the model's run, else ")
+        + "the protocol's: all for gzsl, as the GZSL papers; 16 per base class for base2new, as CoCoOp; 16 for "
+        "fewshot and dg)",
     )
     parser.add_argument(
         "--seed", type=int, default=None if not required else 1,
@@ -215,8 +233,8 @@ def _run(args: argparse.Namespace) -> int:
         commands.demo(args.model, args.json, args.chart, args.methods)
     elif args.command == "train":
         commands.train(
-            args.method, args.protocol, args.shots, args.seed, args.model, args.dataset, args.output_dir,
-            overwrite=args.overwrite,
+            args.method, args.protocol, protocol_shots(args.protocol, args.shots), args.seed, args.model,
+            args.dataset, args.output_dir, overwrite=args.overwrite,
         )
     elif args.command == "eval":
         commands.evaluate_models(args.model, args.protocol, args.shots, args.seed, args.dataset, args.json)

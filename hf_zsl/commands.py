@@ -7,7 +7,16 @@ import os
 from collections.abc import Callable
 
 from .cache import cache_root
-from .constants import DEMO_DEFAULT_METHODS, DEMO_SHOTS, DEMO_TRAINED_PROTOCOLS, EMBEDDED_BASE, FROM_RUN, PROTOCOL_NAMES, SHAPES
+from .constants import (
+    DEMO_DEFAULT_METHODS,
+    DEMO_SHOTS,
+    DEMO_TRAINED_PROTOCOLS,
+    EMBEDDED_BASE,
+    FROM_RUN,
+    PROTOCOL_NAMES,
+    SHAPES,
+    protocol_shots,
+)
 from .evaluation import evaluate_protocol
 from .factory import folder_model_type, is_hf_zsl_type
 from .loading import RUN_FILE, load, read_run, run_info, task_folders
@@ -135,7 +144,9 @@ def evaluate(
     protocol.
 
     A folder written by ``train`` records its run (``run.json``); what is not given here is taken from it
-    (``shots``: :data:`~hf_zsl.constants.FROM_RUN`), else defaults to 16 shots, seed 1, the shapes world. A
+    (``shots``: :data:`~hf_zsl.constants.FROM_RUN`), else defaults to the protocol's shots
+    (:func:`~hf_zsl.constants.protocol_shots`; ``shots=None`` means that too, ``"all"`` every image), seed 1,
+    the shapes world. A
     suite run folder is evaluated task by task, each task's model on its own task; one task's model folder
     on its own task only.
 
@@ -149,7 +160,10 @@ def evaluate(
         raise ValueError(
             f"{model_path} records no training run ({RUN_FILE}); pass --protocol ({', '.join(PROTOCOL_NAMES)})."
         )
-    shots = recorded.get("shots", 16) if shots == FROM_RUN else shots
+    if shots == FROM_RUN:
+        shots = recorded["shots"] if "shots" in recorded else protocol_shots(protocol, None)
+    else:
+        shots = protocol_shots(protocol, shots)
     seed = recorded.get("seed", 1) if seed is None else seed
     dataset = dataset or recorded.get("dataset", SHAPES)
     protocols = make_protocols(protocol, dataset, shots, seed)

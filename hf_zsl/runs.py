@@ -10,7 +10,7 @@ import datasets
 import numpy as np
 
 from . import shapes
-from .constants import PROTOCOL_NAMES, SHAPES
+from .constants import PROTOCOL_NAMES, SHAPES, SHAPES_DOMAIN_PROTOCOLS, SHAPES_DOMAINS
 from .evaluation import chance_levels, evaluate_protocol
 from .factory import build
 from .logging import get_logger
@@ -57,25 +57,54 @@ def _xlsa17_gzsl(folder: str, shots: int | None, seed: int) -> GZSLProtocol:
     return load_xlsa17(folder, image_root=images, k=shots, seed=seed)
 
 
+def shapes_lighting(protocol: str, dataset: str) -> str | None:
+    """The lighting of every split of a ``shapes`` (``None``: the tasks' own) or ``shapes:<domain>`` dataset.
+
+    Raises:
+        ValueError: for a domain not in :data:`~hf_zsl.constants.SHAPES_DOMAINS`, or a protocol not in
+            :data:`~hf_zsl.constants.SHAPES_DOMAIN_PROTOCOLS` (the messages list the choices).
+    """
+    if dataset == SHAPES:
+        return None
+    domain = dataset.removeprefix(SHAPES + ":")
+    if domain not in SHAPES_DOMAINS:
+        choices = ", ".join(f"{SHAPES}:{name}" for name in SHAPES_DOMAINS)
+        raise ValueError(f"Unknown shapes domain {domain!r} in {dataset!r}; choose {SHAPES} or one of {choices}.")
+    if protocol not in SHAPES_DOMAIN_PROTOCOLS:
+        raise ValueError(
+            f"{dataset!r} exists for the {' / '.join(SHAPES_DOMAIN_PROTOCOLS)} protocols, not {protocol!r}; "
+            f"choose --protocol {' or '.join(SHAPES_DOMAIN_PROTOCOLS)}, or --dataset {SHAPES}."
+        )
+    return SHAPES_DOMAINS[domain]
+
+
+def _is_shapes(dataset: str) -> bool:
+    """``dataset`` names the shapes world: ``shapes`` or ``shapes:<domain>``."""
+    return dataset == SHAPES or dataset.startswith(SHAPES + ":")
+
+
 def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16, seed: int = 1) -> dict[str, EvaluationProtocol]:
     """The protocol objects a run evaluates, by task name.
 
     On the shapes world (``dataset="shapes"``) every protocol exists; ``fewshot`` is the task suite
-    (one protocol per task). On other data, ``fewshot`` and ``base2new`` need only a ``ClassLabel``
-    column (any :func:`load_data` source); ``gzsl`` takes an xlsa17 folder (``att_splits.mat``,
+    (one protocol per task). ``shapes:<domain>`` (:data:`~hf_zsl.constants.SHAPES_DOMAINS`, e.g.
+    ``shapes:hue_shift``) is the ``gzsl`` or ``base2new`` protocol of the shapes world with every split
+    under that domain's lighting (:func:`shapes_lighting`). On other data, ``fewshot`` and ``base2new``
+    need only a ``ClassLabel`` column (any :func:`load_data` source); ``gzsl`` takes an xlsa17 folder (``att_splits.mat``,
     ``res101.mat`` and the images in ``images/``). Other GZSL and domain-shift data need class /
     domain lists and are built in Python (:class:`hf_zsl.protocols.GZSLProtocol`,
     :class:`hf_zsl.protocols.DomainShiftProtocol`).
     """
     if protocol not in PROTOCOL_NAMES:
         raise ValueError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOL_NAMES)}.")
-    if dataset == SHAPES:
+    if _is_shapes(dataset):
+        lighting = shapes_lighting(protocol, dataset)
         if protocol == "fewshot":
             return shapes.fewshot_suite(shots, seed)
         if protocol == "base2new":
-            return {"colour_shape": shapes.base_to_new(shots, seed)}
+            return {"colour_shape": shapes.base_to_new(shots, seed, lighting=lighting)}
         if protocol == "gzsl":
-            return {"gzsl": shapes.gzsl(shots, seed)}
+            return {"gzsl": shapes.gzsl(shots, seed, lighting=lighting)}
         return {"domains": shapes.domain_shift(shots, seed)}
     if protocol == "gzsl":
         if not os.path.isfile(os.path.join(dataset, "att_splits.mat")):

@@ -1,7 +1,7 @@
 """The von Mises–Fisher distribution on the unit sphere S^{d-1}, with a reparameterised sampler.
 
 Density on unit vectors x in R^d: p(x) ∝ exp(κ μ·x), with mean direction μ (unit) and
-concentration κ > 0. DFZSL's data-free stage (:mod:`hf_zsl.methods.dfzsl_simulator`) models each
+concentration κ > 0. DFZSL's data-free stage (:mod:`hf_zsl.methods.dfzsl.simulator`) models each
 seen class's image features as such a distribution and learns μ by back-propagating through the
 samples, so :meth:`VonMisesFisher.rsample` is differentiable with respect to ``loc``.
 

@@ -4,7 +4,8 @@
     accelerate launch --config_file recipes/accelerate/cpu_2proc.yaml recipes/train.py --config ...
     python recipes/train.py --config ... --set shots=4 seed=2 output_dir=outputs/lp4
 
-Config keys: method, protocol, shots (a number, or ``all``), seed, model, dataset, output_dir,
+Config keys: method, protocol, shots (a number, or ``all``; absent: the protocol's, as ``hf-zsl train``:
+every image for gzsl, 16 otherwise), seed, model, dataset, output_dir,
 overwrite (replace an output_dir that holds files, once training succeeds),
 and optionally ``settings``: fields replacing the method's own default settings, the others keeping
 their default (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
@@ -21,6 +22,7 @@ import yaml
 from accelerate.state import AcceleratorState
 
 from hf_zsl.commands import train
+from hf_zsl.constants import ALL_SHOTS, protocol_shots
 from hf_zsl.registry import get_method
 from hf_zsl.training import distributed_state, settings_from_dict
 
@@ -49,8 +51,8 @@ def main() -> None:
             settings_from_dict(defaults, settings)
         except (ValueError, TypeError) as error:
             raise SystemExit(str(error)) from None
-    shots, seed = config.get("shots", 16), config.get("seed", 1)
-    if shots != "all" and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+    shots, seed = config.get("shots"), config.get("seed", 1)
+    if shots not in (None, ALL_SHOTS) and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise SystemExit(f"Config key 'shots' takes a positive number of images per class or 'all'; got {shots!r}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise SystemExit(f"Config key 'seed' takes a non-negative integer; got {seed!r}.")
@@ -75,7 +77,7 @@ def main() -> None:
             json.dump(run, handle, indent=2)
 
     train(
-        config["method"], config["protocol"], None if shots == "all" else shots, seed,
+        config["method"], config["protocol"], protocol_shots(config["protocol"], shots), seed,
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
         overwrite=overwrite, write_extra=write_run_json,
     )

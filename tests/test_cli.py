@@ -6,7 +6,8 @@ import os
 import pytest
 from transformers import AutoModelForZeroShotImageClassification
 
-from hf_zsl.cli import main
+from hf_zsl.cli import build_parser, main
+from hf_zsl.constants import PROTOCOL_SHOTS, protocol_shots
 
 
 def test_eval_base_clip_zero_shot(tiny_base, tmp_path, capsys):
@@ -14,6 +15,7 @@ def test_eval_base_clip_zero_shot(tiny_base, tmp_path, capsys):
     assert main(["eval", "--model", tiny_base, "--protocol", "base2new", "--json", str(out)]) == 0
     record = json.loads(out.read_text())
     assert record["method"] == "zeroshot" and record["protocol"] == "base2new"
+    assert record["protocol_details"]["colour_shape"]["k"] == 16  # base2new's default shots
     assert {"base", "new", "harmonic"} <= record.keys()
     assert all(0 <= record[k] <= 1 for k in ("base", "new", "harmonic"))
     assert "harmonic" in capsys.readouterr().out
@@ -175,3 +177,70 @@ def test_eval_several_models_and_the_table(tiny_base, tmp_path, capsys):
     (tmp_path / "bad.json").write_text('{"accuracy": 1}')
     assert main(["table", str(tmp_path / "bad.json")]) == 2
     assert "holds no result records" in capsys.readouterr().err
+
+
+def test_eval_on_a_shapes_domain_records_it(tiny_base, tmp_path):
+    out = tmp_path / "hue.json"
+    assert main(["eval", "--model", tiny_base, "--protocol", "gzsl", "--dataset", "shapes:hue_shift", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["dataset"] == "shapes:hue_shift" and record["protocol"] == "gzsl"
+    assert record["protocol_details"]["gzsl"]["k"] is None  # gzsl's default shots: every training image
+    assert 0 <= record["harmonic"] <= 1
+
+
+
+def test_a_run_on_a_shapes_domain_is_evaluated_there(tiny_base, tmp_path):
+    run, out = tmp_path / "run", tmp_path / "again.json"
+    assert main(["train", "--method", "zeroshot", "--protocol", "base2new", "--dataset", "shapes:warm_light",
+                 "--model", tiny_base, "--output-dir", str(run)]) == 0
+    assert json.loads((run / "run.json").read_text())["dataset"] == "shapes:warm_light"
+    assert "shapes:warm_light" in (run / "README.md").read_text()
+    assert main(["eval", "--model", str(run), "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["dataset"] == "shapes:warm_light" and record["harmonic"] == json.loads((run / "eval_results.json").read_text())["harmonic"]
+
+@pytest.mark.parametrize(
+    ("protocol", "dataset", "message"),
+    [("gzsl", "shapes:sunset", "choose shapes or one of shapes:hue_shift, shapes:warm_light"),
+     ("base2new", "shapes:", "choose shapes or one of shapes:hue_shift, shapes:warm_light"),
+     ("fewshot", "shapes:hue_shift", "choose --protocol gzsl or base2new"),
+     ("dg", "shapes:warm_light", "choose --protocol gzsl or base2new")],
+)
+def test_bad_shapes_domains_are_refused_with_the_choices(tiny_base, capsys, protocol, dataset, message):
+    assert main(["eval", "--model", tiny_base, "--protocol", protocol, "--dataset", dataset]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_default_shots_follow_the_protocol(capsys):
+    assert PROTOCOL_SHOTS == {"fewshot": 16, "base2new": 16, "gzsl": None, "dg": 16}
+    for command in (["train", "--method", "coop", "--output-dir", "out"], ["eval", "--model", "embedded"]):
+        for protocol, shots in PROTOCOL_SHOTS.items():
+            args = build_parser().parse_args([*command, "--protocol", protocol])
+            assert args.shots in (None, "from-run")  # "not given", distinct from --shots all
+            assert protocol_shots(protocol, None if args.shots == "from-run" else args.shots) == shots
+            assert protocol_shots(protocol, build_parser().parse_args([*command, "--protocol", protocol, "--shots", "all"]).shots) is None
+            assert protocol_shots(protocol, build_parser().parse_args([*command, "--protocol", protocol, "--shots", "4"]).shots) == 4
+    with pytest.raises(ValueError, match="choose one of fewshot, base2new, gzsl, dg"):
+        protocol_shots("zsl", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the protocol's: all for gzsl, as the GZSL papers; 16 per base class for base2new, as CoCoOp; 16 for fewshot and dg" in text
+
+
+@pytest.mark.parametrize(("protocol", "shots", "expected"), [("gzsl", None, None), ("base2new", None, 16), ("gzsl", 4, 4), ("fewshot", "all", None)])
+def test_recipe_shots_follow_the_protocol_when_absent(tmp_path, monkeypatch, protocol, shots, expected):
+    import runpy
+    import sys
+
+    import hf_zsl.commands
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"method: zeroshot\nprotocol: {protocol}\noutput_dir: {tmp_path / 'out'}\n")
+    recipe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "train.py")
+    overrides = [] if shots is None else ["--set", f"shots={shots}"]
+    monkeypatch.setattr(sys, "argv", [recipe, "--config", str(config), *overrides])
+    called = []
+    monkeypatch.setattr(hf_zsl.commands, "train", lambda *arguments, **keywords: called.append(arguments))
+    runpy.run_path(recipe, run_name="__main__")
+    assert called[0][1:3] == (protocol, expected)

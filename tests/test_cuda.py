@@ -23,7 +23,7 @@ from transformers import pipeline
 import hf_zsl
 from hf_zsl.evaluation import class_logits
 from hf_zsl.methods import cfzsl, dfzsl
-from hf_zsl.methods.dfzsl_generator import GeneratorSettings, synthesise, train_generator
+from hf_zsl.methods.dfzsl.generator import GeneratorSettings, synthesise, train_generator
 from hf_zsl.runs import fit_method
 from hf_zsl.training import FitSettings, on_training_device
 
@@ -72,7 +72,7 @@ def test_dfzsl_trains_its_generator_on_the_gpu(tiny_base, monkeypatch):
         devices.append(features.device.type)
         return train_generator(features, *args, **kwargs)
 
-    monkeypatch.setattr(dfzsl, "train_generator", spy)
+    monkeypatch.setattr(dfzsl.fitting, "train_generator", spy)
     task = tiny_gzsl()
     model = hf_zsl.build("dfzsl", tiny_base)
     dfzsl.fit(model, task.training_view(), tiny_settings())

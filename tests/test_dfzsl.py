@@ -13,10 +13,11 @@ from PIL import Image
 
 import hf_zsl
 from hf_zsl.features import image_features
-from hf_zsl.methods import dfzsl
-from hf_zsl.methods.dfzsl_classifier import ClassifierSettings
-from hf_zsl.methods.dfzsl_generator import GeneratorSettings
-from hf_zsl.methods.dfzsl_simulator import SimulatorSettings
+from hf_zsl.methods import dfzsl, linear_probe
+from hf_zsl.methods.dfzsl import fitting
+from hf_zsl.methods.dfzsl.classifier import ClassifierSettings
+from hf_zsl.methods.dfzsl.generator import GeneratorSettings
+from hf_zsl.methods.dfzsl.simulator import SimulatorSettings
 from hf_zsl.modeling.prompting import name_token_ids
 from hf_zsl.protocols import GZSLProtocol
 from hf_zsl.training import FitSettings, LabelledFeatures
@@ -130,7 +131,7 @@ def test_settings_out_of_range_are_refused(values, message):
 
 def test_held_out_split_keeps_a_training_row_in_every_class():
     labels = torch.tensor([0] * 10 + [1] + [2, 2])
-    (_, train), (_, held) = dfzsl._held_out_split(torch.zeros(13, 2), labels, 0.7, seed=0)
+    (_, train), (_, held) = fitting._held_out_split(torch.zeros(13, 2), labels, 0.7, seed=0)
     assert torch.bincount(train, minlength=3).tolist() == [3, 1, 1]
     assert torch.bincount(held, minlength=3).tolist() == [7, 0, 1]
 
@@ -237,7 +238,7 @@ def tiny_gzsl(images_per_class: int = 6) -> GZSLProtocol:
 def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, monkeypatch, kind):
     protocol = tiny_gzsl()
     probe_data, servers = [], []
-    probe_fit, data_free = dfzsl.linear_probe.fit, dfzsl.fit_data_free
+    probe_fit, data_free = linear_probe.fit, dfzsl.fit_data_free
 
     def spy_probe(probe, view, *args):
         names = view.train.features["label"].names
@@ -248,8 +249,8 @@ def test_fit_trains_the_server_on_seen_images_then_runs_data_free(tiny_base, mon
         servers.append(server)
         return data_free(model, server, *args, **kwargs)
 
-    monkeypatch.setattr(dfzsl.linear_probe, "fit", spy_probe)
-    monkeypatch.setattr(dfzsl, "fit_data_free", spy_data_free)
+    monkeypatch.setattr(linear_probe, "fit", spy_probe)
+    monkeypatch.setattr(fitting, "fit_data_free", spy_data_free)
     model = hf_zsl.build("dfzsl", tiny_base)
     info = dfzsl.fit(model, protocol.training_view(), dataclasses.replace(tiny_settings(), server=kind))
     assert info["server"]["server"] == kind and 0.0 <= info["server"]["val_accuracy"] <= 1.0
@@ -322,7 +323,7 @@ def test_a_fit_that_fails_part_way_leaves_the_fitted_model_unchanged(tiny_base, 
     def failing_generator(*args, **kwargs):
         raise ValueError("stage 3 failed")
 
-    monkeypatch.setattr(dfzsl, "train_generator", failing_generator)
+    monkeypatch.setattr(fitting, "train_generator", failing_generator)
     with pytest.raises(ValueError, match="stage 3 failed"):  # after the classifier was cleared and FLPT trained
         dfzsl.fit_data_free(model, server_for(model), ["zebra"], tiny_settings(seed=5))
     assert (model.config.class_names, model.config.seen_class_names) == (names, seen)

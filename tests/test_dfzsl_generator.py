@@ -11,19 +11,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_zsl.methods.dfzsl_classifier import (
+from hf_zsl.methods.dfzsl.classifier import (
     ClassifierSettings,
     held_out_scores,
     logit_adjustment,
     predict,
     train_logit_adjusted_classifier,
 )
-from hf_zsl.methods.dfzsl_generator import (
+from hf_zsl.methods.dfzsl.generator import (
     GeneratorSettings,
     synthesise,
     train_generator,
 )
-from hf_zsl.methods.dfzsl_generator_networks import adapt_gp_weight, weighted_l1
+from hf_zsl.methods.dfzsl.generator_networks import adapt_gp_weight, weighted_l1
 
 CLASSES, DIM, CONDITION_DIM, RANK = 8, 16, 12, 5
 SEEN, UNSEEN = list(range(6)), [6, 7]

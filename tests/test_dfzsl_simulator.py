@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_zsl.methods.dfzsl_simulator import SimulatorResult, SimulatorSettings, fit_simulator, simulator_concentration, virtual_features
+from hf_zsl.methods.dfzsl.simulator import SimulatorResult, SimulatorSettings, fit_simulator, simulator_concentration, virtual_features
 from hf_zsl.vmf import VonMisesFisher, six_sigma_concentration
 
 SETTINGS = SimulatorSettings(steps=300)

@@ -173,3 +173,20 @@ def test_shapes_protocols(cache):
     base_to_new = shapes.base_to_new(k=2)
     assert base_to_new.base_classes == base_to_new.class_names[:28]  # label-id order, as CoCoOp
     assert {name.split()[0] for name in base_to_new.base_classes} == {"red", "orange", "yellow", "green"}
+
+
+@pytest.mark.parametrize(("make", "lighting"), [(shapes.gzsl, "hue_shift"), (shapes.base_to_new, "warm")])
+def test_a_lit_protocol_is_the_clean_one_under_another_lighting(cache, make, lighting):
+    clean, lit = make(4, 1), make(4, 1, lighting=lighting)
+    assert lit.class_names == clean.class_names and lit.train_class_names == clean.train_class_names
+    assert list(lit.train_indices) == list(clean.train_indices)
+    assert list(lit.val_indices) == list(clean.val_indices)
+    for split in ("train", "validation", "test"):
+        before, after = clean.data[split], lit.data[split]
+        assert set(after["lighting"]) == {lighting} and set(before["lighting"]) == {"neutral"}, split
+        for attribute in ("label", "shape", "colour", "background"):
+            assert after[attribute] == before[attribute], (split, attribute)
+        pixels = [np.asarray(after[i]["image"], dtype=int) - np.asarray(before[i]["image"]) for i in range(8)]
+        assert all(np.abs(difference).max() > 0 for difference in pixels), split
+    with pytest.raises(ValueError, match="lightings must be a non-empty subset of"):
+        make(4, 1, lighting="sunset")

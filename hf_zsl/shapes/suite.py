@@ -95,15 +95,32 @@ DOMAIN_TASK = TaskSpec(
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (*FEWSHOT_TASKS, GZSL_TASK, DOMAIN_TASK)}
 
 
-def task_data(name: str, seed: int = 0, image_size: int = 32) -> datasets.DatasetDict:
+def relit(spec: TaskSpec, lighting: str) -> TaskSpec:
+    """``spec`` with every split under ``lighting`` (one of :data:`~hf_zsl.shapes.world.LIGHTINGS`).
+
+    The name (part of the generation seed) stays, so a task drawn under one lighting (every task
+    here) gives the same scenes in the same order, only lit differently: same classes, same
+    indices, other pixels.
+
+    Raises:
+        ValueError: for an unknown lighting (the message lists the known ones).
+    """
+    return dataclasses.replace(spec, distribution=dataclasses.replace(spec.distribution, lightings=(lighting,)))
+
+
+def task_data(name: str, seed: int = 0, image_size: int = 32, lighting: str | None = None) -> datasets.DatasetDict:
     """The ``train`` / ``validation`` / ``test`` splits of the task ``name`` (cached on disk).
+
+    Args:
+        lighting: render every split under this lighting instead of the task's own (:func:`relit`).
 
     Raises:
         KeyError: for an unknown task (the message lists the known ones).
     """
     if name not in TASKS:
         raise KeyError(f"Unknown shapes task {name!r}; known tasks: {', '.join(TASKS)}.")
-    return load_task(TASKS[name], seed=seed, image_size=image_size)
+    spec = TASKS[name] if lighting is None else relit(TASKS[name], lighting)
+    return load_task(spec, seed=seed, image_size=image_size)
 
 
 def fewshot_suite(
@@ -117,10 +134,21 @@ def fewshot_suite(
 
 
 def base_to_new(
-    k: int | None = 16, seed: int = 0, *, data_seed: int = 0, image_size: int = 32, val_policy: str | None = None
+    k: int | None = 16,
+    seed: int = 0,
+    *,
+    data_seed: int = 0,
+    image_size: int = 32,
+    val_policy: str | None = None,
+    lighting: str | None = None,
 ) -> BaseToNewProtocol:
-    """Base-to-new over the ``colour_shape`` classes in label-id order (base: red, orange, yellow, green; new: the rest)."""
-    return BaseToNewProtocol(task_data("colour_shape", data_seed, image_size), k, seed, val_policy=val_policy)
+    """Base-to-new over the ``colour_shape`` classes in label-id order (base: red, orange, yellow, green; new: the rest).
+
+    ``lighting``: every split (train, validation, test) under this lighting, e.g. ``"hue_shift"``
+    (default: the task's own, neutral); the classes and sampled indices are the clean protocol's.
+    """
+    data = task_data("colour_shape", data_seed, image_size, lighting)
+    return BaseToNewProtocol(data, k, seed, val_policy=val_policy)
 
 
 def class_attributes(class_names: list[str] | None = None) -> ClassAttributes:
@@ -138,11 +166,21 @@ def class_attributes(class_names: list[str] | None = None) -> ClassAttributes:
 
 
 def gzsl(
-    k: int | None = None, seed: int = 0, *, data_seed: int = 0, image_size: int = 32, val_policy: str | None = None
+    k: int | None = None,
+    seed: int = 0,
+    *,
+    data_seed: int = 0,
+    image_size: int = 32,
+    val_policy: str | None = None,
+    lighting: str | None = None,
 ) -> GZSLProtocol:
-    """GZSL over 80 colour × shape classes; unseen = :data:`UNSEEN_COMBOS`, with :func:`class_attributes`."""
+    """GZSL over 80 colour × shape classes; unseen = :data:`UNSEEN_COMBOS`, with :func:`class_attributes`.
+
+    ``lighting``: every split (train, validation, test) under this lighting, e.g. ``"hue_shift"``
+    (default: the task's own, neutral); the classes and sampled indices are the clean protocol's.
+    """
     unseen = [class_name({"colour": c, "shape": s}) for c, s in UNSEEN_COMBOS]
-    data = task_data("gzsl", data_seed, image_size)
+    data = task_data("gzsl", data_seed, image_size, lighting)
     return GZSLProtocol(data, unseen, class_attributes(), k=k, seed=seed, val_policy=val_policy)
 
 

@@ -23,8 +23,8 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from ..vmf import VonMisesFisher, six_sigma_concentration
-from .dfzsl_classifier import cosine_logits
+from ...vmf import VonMisesFisher, six_sigma_concentration
+from .classifier import cosine_logits
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..metrics.functional import base_to_new, gzsl
+from ...metrics.functional import base_to_new, gzsl
 
 # How a held-out epoch is scored: "gzsl" predicts over all classes (per-class S / U / H); "base2new"
 # predicts each group among its own classes (plain base / new accuracies and their HM).

@@ -1,4 +1,4 @@
-"""The networks and losses of DFZSL's TF-VAEGAN-style conditional generator (trained in :mod:`.dfzsl_generator`).
+"""The networks and losses of DFZSL's TF-VAEGAN-style conditional generator (trained in :mod:`.generator`).
 
 Modules (``h`` = :attr:`GeneratorSettings.hidden_size`, latent size = ``d``), as in TF-VAEGAN
 (Narayan et al., ECCV 2020) with DFZSL's change of an L2-normalised generator output:

@@ -5,7 +5,7 @@ one condition vector per class ``(C, a)`` (unit rows, e.g. prompt-tuned text fea
 draw features of a class from its condition, so that conditions of unseen classes yield synthetic
 features of those classes (:func:`synthesise`).
 
-The networks and their losses are in :mod:`.dfzsl_generator_networks`.
+The networks and their losses are in :mod:`.generator_networks`.
 
 Differences from the reference (``ylong4/DFZSL`` ``tfvaegan/train_images.py``):
 
@@ -36,7 +36,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from .dfzsl_generator_networks import (
+from .generator_networks import (
     ConditionalFeatureGenerator,
     adapt_gp_weight,
     gradient_penalty,
