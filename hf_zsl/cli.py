@@ -135,7 +135,7 @@ def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict", help="classify image files against labels: one JSON object per image",
         description="Prints one JSON object per image on stdout: {\"image\": PATH, \"predictions\": [{\"label\", "
-        "\"score\"}, ...]} sorted by score (softmax over the labels, as the zero-shot pipeline). An unreadable file "
+        "\"score\"}, ...]} sorted by score (as the zero-shot pipeline scores: a softmax over the labels, sigmoids for zero-shot over SigLIP). An unreadable file "
         "prints {\"image\": PATH, \"error\": ...} and a line on stderr, and the batch goes on; the exit status is "
         "nonzero only if no image was classified or the arguments are wrong. Give the paths before --labels "
         "(hf-zsl predict photos/ --labels cat dog), or after -- (--labels cat dog -- photos/).",

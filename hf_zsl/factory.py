@@ -73,6 +73,9 @@ def load_base(base: str | PreTrainedModel, tokenizer=None, image_processor=None)
     elif isinstance(base, str):
         name = base
         path = resolve_base_path(base)
+        if os.path.isabs(os.path.expanduser(base)) or base.startswith(("./", "../")):
+            if not os.path.isdir(os.path.expanduser(path)):
+                raise ValueError(f"The base folder {base} does not exist; pass a folder, a Hub id or 'embedded'.")
         if base == EMBEDDED_BASE and not os.path.isdir(path):
             raise ValueError(f"The embedded tiny CLIP is missing from this installation (looked in {path}).")
         model = _load_dual_encoder(base, path)
@@ -87,6 +90,12 @@ def load_base(base: str | PreTrainedModel, tokenizer=None, image_processor=None)
         source = resolve_base_path(name)
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
         image_processor = image_processor or AutoImageProcessor.from_pretrained(source)
+    rows = model.text_model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise ValueError(
+            f"The tokenizer has {len(tokenizer)} tokens but the base's text tower embeds {rows}: they do not belong "
+            "together. Pass the base's own tokenizer (tokenizer=AutoTokenizer.from_pretrained(<base folder>))."
+        )
     return model, tokenizer, image_processor, name
 
 

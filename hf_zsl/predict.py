@@ -1,7 +1,7 @@
 """``hf-zsl predict``: classify image files against label strings, one JSON object per image.
 
-Scores are the stock ``zero-shot-image-classification`` pipeline's (a softmax over the labels,
-sorted by score), but the labels are tokenized and encoded once for the whole batch (the model's
+Scores are the stock ``zero-shot-image-classification`` pipeline's (a softmax over the labels, or one
+sigmoid per label for zero-shot over a SigLIP base; sorted by score), but the labels are tokenized and encoded once for the whole batch (the model's
 label-feature cache) and the images go through the image tower in batches.
 """
 

@@ -120,13 +120,11 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: str) -> dict[str, str]:
-    """Record the digest of every file in ``folder`` that loading needs (not the weights, config, card or code)."""
-    entries = {
-        name: file_sha256(os.path.join(folder, name))
-        for name in sorted(os.listdir(folder))
-        if name not in _NOT_IN_MANIFEST and not name.endswith(".py") and os.path.isfile(os.path.join(folder, name))
-    }
+def write_manifest(folder: str, written: list[str]) -> dict[str, str]:
+    """Record the digest of the files ``written`` into ``folder`` that loading needs (the tokenizer's and
+    the image processor's; other files in the folder — a Trainer's logs, run records — are not frozen)."""
+    names = {os.path.basename(str(path)) for path in written} - _NOT_IN_MANIFEST
+    entries = {name: file_sha256(os.path.join(folder, name)) for name in sorted(names) if os.path.isfile(os.path.join(folder, name))}
     with open(os.path.join(folder, MANIFEST_NAME), "w") as handle:
         json.dump(entries, handle, indent=2, sort_keys=True)
     return entries
@@ -163,5 +161,20 @@ def config_digest(config) -> str:
     hyper-parameters), not transformers' generic run-time flags (``use_cache``, ``return_dict``, ...)."""
     generic = {field.name for field in dataclasses.fields(PreTrainedConfig)}
     declared = {field.name for field in dataclasses.fields(config)} - generic - _CONFIG_FIELDS_NOT_DIGESTED
-    fields = {k: v for k, v in config.to_dict().items() if k in declared}
+    fields = {k: v for k, v in config.to_dict().items() if k in declared and k != "base_config"}
+    fields["base_config"] = _base_config_fields(config.base_config)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _base_config_fields(config) -> dict:
+    """The base config's fields that shape or pool its towers (its weights are checked apart, by
+    ``base_weights_sha256``); defaults a transformers version writes or omits do not count."""
+    picked = {"model_type": config.model_type, "projection_dim": getattr(config, "projection_dim", None)}
+    for tower in ("text_config", "vision_config"):
+        sub = getattr(config, tower, None)
+        picked[tower] = {
+            name: getattr(sub, name, None)
+            for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "max_position_embeddings",
+                         "bos_token_id", "eos_token_id", "pad_token_id", "image_size", "patch_size", "hidden_act")
+        }
+    return picked

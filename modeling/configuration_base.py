@@ -4,7 +4,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .encoder_base import TextLayout, in_context_ids
-from .prompting import PIPELINE_HYPOTHESIS_TEMPLATE, TemplateIds, template_token_ids
+from .prompting import PIPELINE_HYPOTHESIS_TEMPLATE, TemplateIds, check_template_composes, template_token_ids
 
 
 def class_token_ids(tokenizer, class_names: list[str]) -> list[list[int]]:
@@ -74,6 +74,15 @@ class HfZslConfig(PreTrainedConfig):
     class_names: list | None = None
     class_token_ids: list | None = None
 
+    def __post_init__(self, **kwargs):
+        if "clip_config" in kwargs:
+            raise ValueError(
+                "This config was saved by hf_zsl before any CLIP-family base could be used (it has clip_config, no "
+                "base_config / text_layout). Build the model again with hf_zsl.build(method, base) and retrain or "
+                "re-fit it, or load it with the hf_zsl version that saved it."
+            )
+        super().__post_init__(**kwargs)
+
     @property
     def method(self) -> str:
         """The method's short name, e.g. ``"zeroshot"`` for model types ``"hfzsl_zeroshot"`` and
@@ -87,13 +96,20 @@ class HfZslConfig(PreTrainedConfig):
             raise ValueError("This config has no text_layout: build the model with hf_zsl.build(method, base).")
         return TextLayout(**self.text_layout)
 
-    def set_prompting(self, tokenizer, templates: list[str] | None) -> None:
-        """Store ``templates`` and their token ids (and the pipeline hypothesis ids) using ``tokenizer``."""
+    def set_prompting(self, tokenizer, templates: list[str] | None, written: bool = True) -> None:
+        """Store ``templates`` and their token ids (and the pipeline hypothesis ids) using ``tokenizer``.
+
+        ``written``: the templates are whole prompts, checked to compose on ids as the tokenizer writes
+        them (:func:`~.prompting.check_template_composes`); ``False`` for a template that only closes a
+        prompt after learned context (CoOp's).
+        """
         if templates is not None:
             if isinstance(templates, str) or not templates:
                 raise ValueError("templates must be a non-empty list of strings, each with one '{}'.")
             self.templates = list(templates)
             self.template_token_ids = [template_token_ids(tokenizer, t) for t in templates]
+            for template, ids in zip(templates, self.template_token_ids) if written else ():
+                check_template_composes(tokenizer, template, ids)
         self.hypothesis_token_ids = template_token_ids(tokenizer, PIPELINE_HYPOTHESIS_TEMPLATE)
 
     def set_classes(self, tokenizer, class_names: list[str]) -> None:

@@ -17,6 +17,7 @@ The transformers model itself is ``DualEncoder.model``; its weights are frozen a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
@@ -27,6 +28,10 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 
 SOFTMAX, SIGMOID = "softmax", "sigmoid"
+
+# Splicing learned embeddings hooks the shared token-embedding module for one forward: another thread's
+# text encode at that moment would see the hook. Text encodes are serialised (their results are cached).
+_SPLICE_LOCK = threading.RLock()
 
 
 def pooled_projection(output) -> torch.Tensor:
@@ -290,13 +295,14 @@ class DualEncoder(nn.Module):
         for start in range(0, input_ids.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
             kwargs = {"attention_mask": attention_mask[rows]} if attention_mask is not None else {}
-            if token_embeds is None:
-                outputs.append(pooled_projection(self.model.get_text_features(input_ids=input_ids[rows], **kwargs)))
-                continue
-            chunk = token_embeds[rows]
-            hook = self.token_embedding.register_forward_hook(lambda module, args, output: chunk.to(output.dtype))
-            try:
-                outputs.append(pooled_projection(self.model.get_text_features(input_ids=input_ids[rows], **kwargs)))
-            finally:
-                hook.remove()
+            with _SPLICE_LOCK:  # a plain encode must not meet another thread's splicing hook either
+                if token_embeds is None:
+                    outputs.append(pooled_projection(self.model.get_text_features(input_ids=input_ids[rows], **kwargs)))
+                    continue
+                chunk = token_embeds[rows]
+                hook = self.token_embedding.register_forward_hook(lambda module, args, output: chunk.to(output.dtype))
+                try:
+                    outputs.append(pooled_projection(self.model.get_text_features(input_ids=input_ids[rows], **kwargs)))
+                finally:
+                    hook.remove()
         return F.normalize(torch.cat(outputs), dim=-1)

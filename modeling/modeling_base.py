@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from huggingface_hub import HfApi
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoImageProcessor, AutoTokenizer, PreTrainedModel
 from transformers.utils import cached_file, logging
 
@@ -119,7 +119,9 @@ class HfZslPreTrainedModel(PreTrainedModel):
             base_model_revision=base_model_revision,
             **hyperparameters,
         )
-        config.set_prompting(tokenizer, templates if templates is not None else cls.default_templates)
+        config.set_prompting(
+            tokenizer, templates if templates is not None else cls.default_templates, written=cls.templates_are_prompts
+        )
         if class_names is not None:
             config.set_classes(tokenizer, class_names)
         elif cls.needs_class_names:
@@ -130,6 +132,9 @@ class HfZslPreTrainedModel(PreTrainedModel):
         return model
 
     default_templates: list[str] | None = None
+    templates_are_prompts: bool = True
+    """Whether the templates are whole written prompts (checked to compose on ids as written); a method
+    whose template only closes a prompt after learned context sets ``False``."""
     needs_class_names: bool = False
     needs_pixel_values: bool = False
     """Whether scoring needs the images themselves (a trainable image branch), not only the frozen
@@ -373,11 +378,12 @@ class HfZslPreTrainedModel(PreTrainedModel):
             # transformers writes no weights file for an empty state; a method that learns nothing
             # still gets one, so every checkpoint has the same layout and loads the same way.
             save_file({}, os.path.join(save_directory, WEIGHTS_NAME), metadata={"format": "pt"})
+        written = []
         for part in (self.tokenizer, self.image_processor):
             if part is not None:
-                part.save_pretrained(save_directory)
+                written.extend(part.save_pretrained(save_directory))
         if kwargs.get("is_main_process", True):
-            write_manifest(save_directory)
+            write_manifest(save_directory, written)
         if type(self).card_writer is not None and kwargs.get("is_main_process", True):
             type(self).card_writer(self, save_directory)
 
@@ -437,13 +443,12 @@ class HfZslPreTrainedModel(PreTrainedModel):
         required = set(expected) if config.base_weights_included else {k for k in expected if not k.startswith("encoder.")}
         check_against_model(weights, read_safetensors_header(weights), expected, required)
 
-        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
-        saved = model.state_dict() if config.base_weights_included else model.learned_state_dict()
-        if config.saved_state_sha256 and state_digest(saved) != config.saved_state_sha256:
+        if config.saved_state_sha256 and state_digest(load_file(weights)) != config.saved_state_sha256:
             raise ValueError(
                 f"Checkpoint {weights} does not match the digest recorded in config.json "
                 "(saved_state_sha256): the weights were modified after saving. Save or download it again."
             )
+        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         if not model.config.base_weights_included:
             model.load_base_weights()
             model.check_base_fingerprint(allow_different_base)
@@ -482,14 +487,14 @@ class HfZslPreTrainedModel(PreTrainedModel):
     def load_base_weights(self) -> None:
         """Copy the frozen encoder's weights from ``config.base_model_name_or_path``."""
         source = resolve_base_path(self.config.base_model_name_or_path)
-        base = type(self.encoder).model_class.from_pretrained(
-            source, revision=self.config.base_model_revision, dtype=self.dtype
-        )
+        # the dtype the model was saved in (transformers may leave part of an unloaded base in float32)
+        dtype = getattr(torch, str(self.config.dtype).removeprefix("torch.")) if self.config.dtype else self.dtype
+        base = type(self.encoder).model_class.from_pretrained(source, revision=self.config.base_model_revision, dtype=dtype)
         try:
             self.encoder.model.load_state_dict(base.state_dict())
         except RuntimeError as error:
             raise ValueError(
                 f"The base weights at {source!r} do not fit this checkpoint's base_config: {error}"
             ) from None
-        self.encoder.model.requires_grad_(False)
+        self.encoder.model.to(dtype).requires_grad_(False)
         self.text_cache.clear()

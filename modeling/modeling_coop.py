@@ -7,7 +7,7 @@ import torch
 from .configuration_coop import CoOpConfig
 from .modeling_base import HfZslPreTrainedModel
 from .placeholder_tokens import ADAPTER_NAME, PlaceholderTokens
-from .prompting import check_prompt_length, template_token_ids
+from .prompting import check_prompt_length
 
 CONTEXT_INIT_STD = 0.02  # CoOp's random context initialisation, N(0, 0.02²)
 
@@ -42,6 +42,7 @@ class CoOpModel(HfZslPreTrainedModel):
     """
 
     config_class = CoOpConfig
+    templates_are_prompts = False  # "{}." closes the prompt after the learned context
 
     def __init__(self, config: CoOpConfig):
         super().__init__(config)
@@ -90,11 +91,11 @@ class CoOpModel(HfZslPreTrainedModel):
         )
         model = super().from_base(
             base, tokenizer, image_processor, base_model_name_or_path, base_model_revision,
-            templates=[" ".join(shared) + " {}."], class_names=class_names, **hyperparameters,
+            templates=["{}."], class_names=class_names, **hyperparameters,
         )
-        # The context is spliced in by id: a tokenizer that keeps spaces between added tokens as pieces
-        # (Gemma) must not put them into the prompt.
-        model.config.template_token_ids = [[list(model.config.context_token_ids), template_token_ids(tokenizer, "{}.")[1]]]
+        # The context goes before the label by id (a tokenizer that keeps the spaces between added tokens as
+        # pieces, like Gemma, must not put them into the prompt): the template holds only the suffix.
+        model.config.template_token_ids = [[list(model.config.context_token_ids), model.config.template_token_ids[0][1]]]
         model.reset_context()
         return model
 

@@ -13,6 +13,7 @@ replaced by an ordinary token id first, so the tower's lookup and pooling never 
 """
 
 import torch
+import torch.nn.functional as F
 from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
 from torch import nn
 
@@ -75,7 +76,8 @@ class PlaceholderTokens(nn.Module):
         is_placeholder = input_ids.unsqueeze(-1) == placeholders  # (batch, length, placeholders)
         found = is_placeholder.any(-1)
         filled = input_ids.masked_fill(found, filler_id)
-        frozen = token_embedding(filled)
+        # the table itself, not the module: another thread may be splicing through the module's forward hook
+        frozen = F.embedding(filled, token_embedding.weight)
         index = is_placeholder.long().argmax(-1)
         learned = self.tokens(index) if rows is None else rows[index]
         return torch.where(found.unsqueeze(-1), learned.to(frozen.dtype), frozen), filled

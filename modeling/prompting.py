@@ -49,6 +49,24 @@ def template_token_ids(tokenizer, template: str) -> TemplateIds:
     return [ids(before.rstrip()), suffix]
 
 
+def check_template_composes(tokenizer, template: str, ids: TemplateIds) -> None:
+    """Raise unless ``prefix + label + suffix`` gives the tokenizer's own ids of the formatted template.
+
+    Some tokenizers mark a word that starts the text, or follows punctuation without a space, differently
+    from a word after a space (Gemma / SigLIP 2; SentencePiece after punctuation): a label composed on ids
+    there would not read as the written prompt.
+    """
+    prefix, suffix = ids
+    for probe in ("photo", "red circle"):
+        written = tokenizer(template.format(probe), add_special_tokens=False)["input_ids"]
+        if [*prefix, *in_context_ids(tokenizer, probe), *suffix] != written:
+            raise ValueError(
+                f"The template {template!r} cannot be composed on token ids with this tokenizer: the label it "
+                "holds tokenizes differently where it starts the text or follows punctuation. Write the template "
+                "with text and a space before '{}' (e.g. 'a photo of a {}.' or 'a {} texture.')."
+            )
+
+
 def name_token_ids(tokenizer, names) -> list[tuple[int, ...]]:
     """Each name's in-prompt token ids: the label form models key label features on."""
     return [tuple(in_context_ids(tokenizer, name)) for name in names]

@@ -167,3 +167,34 @@ def test_a_different_base_of_the_same_shape_is_refused_unless_allowed(saved_coop
         AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
     loaded = AutoModelForZeroShotImageClassification.from_pretrained(saved_coop, allow_different_base=True)
     assert loaded.config.base_model_name_or_path == other
+
+
+def test_a_bfloat16_model_saves_and_loads_with_one_dtype(tiny_base, tmp_path):
+    model = hf_zsl.build("coop", tiny_base, n_ctx=2).to(torch.bfloat16)
+    model.save_pretrained(tmp_path / "bf16")
+    loaded = AutoModelForZeroShotImageClassification.from_pretrained(tmp_path / "bf16")
+    assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
+    assert torch.equal(loaded.context, model.context)
+
+
+def test_loading_in_another_dtype_is_not_tampering(saved_coop):
+    loaded = AutoModelForZeroShotImageClassification.from_pretrained(saved_coop, dtype=torch.bfloat16)
+    assert loaded.context.dtype == torch.bfloat16
+
+
+def test_files_a_save_did_not_write_are_not_frozen(tiny_base, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "run.json").write_text("{}")
+    hf_zsl.build("coop", tiny_base, n_ctx=2).save_pretrained(folder)
+    (folder / "run.json").write_text('{"edited": true}')  # a run record rewritten later
+    AutoModelForZeroShotImageClassification.from_pretrained(folder)
+
+
+def test_a_config_saved_before_base_families_is_explained(saved_coop):
+    path = saved_coop / "config.json"
+    config = json.loads(path.read_text())
+    config["clip_config"] = config.pop("base_config")
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="saved by hf_zsl before any CLIP-family base"):
+        AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)

@@ -224,3 +224,51 @@ def test_cli_trains_on_a_siglip_folder(family_base, tmp_path):
                  family_base("siglip"), "--output-dir", str(out)]) == 0
     loaded = pipeline("zero-shot-image-classification", model=str(out))
     assert loaded.model.encoder.family == "siglip" and loaded.model.config.model_type == "hfzsl_tip_adapter"
+
+
+# ---------------------------------------------------------------- review findings
+def test_spliced_prompts_from_two_threads_keep_their_own_features(family_base):
+    """Splicing hooks the shared token embedding: concurrent encodes must not see each other's rows."""
+    import threading
+
+    model = hf_zsl.build("coop", family_base("clip"), n_ctx=2)
+    with torch.no_grad():
+        model.context.normal_(generator=torch.Generator().manual_seed(0))
+    sets = [["red circle", "blue square"], ["green star", "cat"]]
+    with torch.no_grad():
+        expected = [model.encode_labels(model.label_ids(**model.tokenizer(s, padding=True, return_tensors="pt"))) for s in sets]
+    wrong = []
+
+    def run(index):
+        ids = model.label_ids(**model.tokenizer(sets[index], padding=True, return_tensors="pt"))
+        for _ in range(20):
+            with torch.no_grad():
+                if not torch.allclose(model.encode_labels(ids), expected[index], atol=1e-6):
+                    wrong.append(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+def test_a_template_that_cannot_compose_on_ids_is_refused(family_base):
+    """Gemma marks a word that starts the text differently: "{} texture." would not read as written."""
+    with pytest.raises(ValueError, match="cannot be composed on token ids"):
+        hf_zsl.build("zeroshot", family_base("siglip2"), templates=["{} texture."])
+    hf_zsl.build("zeroshot", family_base("siglip2"), templates=["a {} texture."])
+    hf_zsl.build("zeroshot", family_base("clip"), templates=["{} texture."])  # CLIP's BPE composes either way
+
+
+def test_a_tokenizer_of_another_base_is_refused(family_base):
+    from transformers import AutoTokenizer
+
+    with pytest.raises(ValueError, match="do not belong together"):
+        hf_zsl.build("zeroshot", family_base("siglip"), tokenizer=AutoTokenizer.from_pretrained(family_base("clip")))
+
+
+def test_a_missing_base_folder_is_named(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        hf_zsl.build("zeroshot", str(tmp_path / "no-such-base"))
