@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", required=True)
     _add_protocol_arguments(train)
     train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id or 'embedded'")
+    train.add_argument("--preset", help="the method's settings: 'paper' (the official recipe; default on real bases) "
+                       "or 'embedded' (default on the embedded bases)")
     train.add_argument("--output-dir", required=True)
     train.add_argument("--overwrite", action="store_true", help="replace an --output-dir that holds files (after training)")
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "train":
             commands.train(
                 args.method, args.protocol, args.shots, args.seed, args.model, args.dataset, args.output_dir,
-                overwrite=args.overwrite,
+                overwrite=args.overwrite, preset=args.preset,
             )
         else:
             commands.evaluate(args.model, args.protocol, args.shots, args.seed, args.dataset, args.json)

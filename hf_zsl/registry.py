@@ -26,6 +26,7 @@ from .modeling.modeling_linear_probe import LinearProbeModel
 from .modeling.modeling_rtos import RTOSModel
 from .modeling.modeling_tip_adapter import TipAdapterFModel, TipAdapterModel
 from .modeling.modeling_zeroshot import ZeroShotCLIPModel, ZeroShotSiglipModel
+from .presets import Presets
 from .methods import ccli, cfzsl, coop, dfzsl, linear_probe, rtos, tip_adapter
 
 
@@ -42,9 +43,11 @@ class Method:
         fit: ``fit(model, training_view, settings=None) -> dict`` trains a freshly built model on a
             protocol's training view (``None``: nothing to train); it returns what it chose
             (hyper-parameters, validation scores) and ``train_seconds``.
-        defaults: ``fit``'s default settings (a dataclass instance, e.g. a
-            :class:`~hf_zsl.training.FitSettings`), which a recipe's ``settings:`` mapping overrides
-            field by field (:func:`~hf_zsl.training.run_settings`); ``None`` when nothing is trained.
+        presets: ``fit``'s named settings (:class:`~hf_zsl.presets.Presets`: ``embedded``, and ``paper``
+            where the official recipe is known), one chosen per run from the base and ``--preset``, which a
+            recipe's ``settings:`` mapping overrides field by field; ``None`` when nothing is trained.
+        build_hyperparameters: ``build_hyperparameters(preset, class_names) -> dict``, what a build over a base
+            whose preset is ``preset`` configures by default (e.g. RTOS's anchor vocabulary); ``None``: nothing.
         protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
         sigmoid_model_class: the model class over bases scored with sigmoids (SigLIP), whose model type
             tells the stock pipeline so; ``None``: :attr:`model_class` serves every base (a trained
@@ -55,9 +58,29 @@ class Method:
     config_class: type
     model_class: type[HfZslPreTrainedModel]
     fit: Callable | None = None
-    defaults: Any = None
+    presets: Presets | None = None
+    build_hyperparameters: Callable | None = None
     protocols: tuple[str, ...] = ALL_PROTOCOLS
     sigmoid_model_class: type[HfZslPreTrainedModel] | None = None
+
+    @property
+    def defaults(self) -> Any:
+        """The ``embedded`` preset's settings (``None`` when nothing is trained)."""
+        return None if self.presets is None else self.presets.embedded
+
+    def check_run(self, base, preset: str | None = None, settings=None) -> str | None:
+        """Validate a run's ``preset`` and ``settings`` overrides over ``base`` before anything is computed;
+        returns the preset's name (``None`` for a method that trains nothing).
+
+        Raises:
+            ValueError: an unknown preset (naming the method's), a settings field the method lacks, or a
+                preset or settings for a method that trains nothing.
+        """
+        if self.presets is None:
+            if preset is not None or settings:
+                raise ValueError(f"{self.name} trains nothing, so it takes no settings or preset; got {settings or preset!r}.")
+            return None
+        return self.presets.check(self.name, base, preset, settings)
 
     def model_class_for(self, base) -> type[HfZslPreTrainedModel]:
         """The model class to build over ``base`` (a transformers dual encoder)."""
@@ -89,13 +112,13 @@ def get_method(name: str) -> Method:
 
 
 register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel, sigmoid_model_class=ZeroShotSiglipModel))
-register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit, defaults=linear_probe.DEFAULTS))
-register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, defaults=ccli.DEFAULTS))
-register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
-register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit, defaults=tip_adapter.DEFAULTS))
-register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit, defaults=rtos.DEFAULTS))
-register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit, defaults=coop.DEFAULTS))
-register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, defaults=cfzsl.DEFAULTS, protocols=("gzsl",)))
+register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit, presets=linear_probe.PRESETS))
+register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, presets=ccli.PRESETS))
+register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit, presets=tip_adapter.PRESETS))
+register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit, presets=tip_adapter.PRESETS))
+register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit, presets=rtos.PRESETS))
+register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit, presets=coop.PRESETS))
+register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, presets=cfzsl.PRESETS, protocols=("gzsl",)))
 register(
-    Method("dfzsl", DFZSLConfig, DFZSLModel, fit=dfzsl.fit, defaults=dfzsl.DFZSLSettings(), protocols=("gzsl", "base2new"))
+    Method("dfzsl", DFZSLConfig, DFZSLModel, fit=dfzsl.fit, presets=dfzsl.PRESETS, protocols=("gzsl", "base2new"))
 )

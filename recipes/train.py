@@ -6,8 +6,9 @@
 
 Config keys: method, protocol, shots (a number, or ``all``), seed, model, dataset, output_dir,
 overwrite (replace an output_dir that holds files, once training succeeds),
-and optionally ``settings``: fields replacing the method's own default settings, the others keeping
-their default (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
+``preset`` (``paper``: the official recipe, the default on real bases; ``embedded``: the default on the
+embedded bases; see README "Presets"), and optionally ``settings``: fields replacing the preset's settings,
+the others keeping the preset's (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
 DFZSL's ``DFZSLSettings`` nests one mapping per stage, e.g. ``settings: {generator: {epochs: 30}}``).
 The training seed is the protocol's ``seed`` unless ``settings`` sets its own.
 """
@@ -22,9 +23,9 @@ from accelerate.state import AcceleratorState
 
 from hf_zsl.commands import train
 from hf_zsl.registry import get_method
-from hf_zsl.training import distributed_state, settings_from_dict
+from hf_zsl.training import distributed_state
 
-KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir", "overwrite")
+KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir", "overwrite", "preset")
 
 
 def main() -> None:
@@ -41,14 +42,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"Unknown config keys {sorted(unknown)}; known: {list(KEYS)} and 'settings'.")
     settings = config.get("settings")
-    if settings is not None:  # fail on a misspelt field now, not after the features are computed
-        defaults = get_method(config["method"]).defaults
-        if defaults is None:
-            raise SystemExit(f"{config['method']} trains nothing, so its config takes no 'settings'.")
-        try:
-            settings_from_dict(defaults, settings)
-        except (ValueError, TypeError) as error:
-            raise SystemExit(str(error)) from None
+    try:  # fail on an unknown preset or a misspelt field now, not after the features are computed
+        get_method(config["method"]).check_run(config.get("model", "embedded"), config.get("preset"), settings)
+    except (ValueError, TypeError) as error:
+        raise SystemExit(str(error)) from None
     shots, seed = config.get("shots", 16), config.get("seed", 1)
     if shots != "all" and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise SystemExit(f"Config key 'shots' takes a positive number of images per class or 'all'; got {shots!r}.")
@@ -66,6 +63,8 @@ def main() -> None:
             # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16")
             "mixed_precision": AcceleratorState().mixed_precision,
             "config": config,
+            "preset": record.get("preset"),
+            "settings": record.get("settings"),
             "train_seconds": record["train_seconds"],
         }
         with open(os.path.join(folder, "run.json"), "w") as handle:
@@ -74,7 +73,7 @@ def main() -> None:
     train(
         config["method"], config["protocol"], None if shots == "all" else shots, seed,
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
-        overwrite=overwrite, write_extra=write_run_json,
+        overwrite=overwrite, write_extra=write_run_json, preset=config.get("preset"),
     )
 
 

@@ -7,12 +7,14 @@ import time
 
 import torch
 
+from ..presets import EMBEDDED, Presets
 from ..modeling.modeling_ccli import CCLIModel
 from ..protocols import TrainingView
 from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, snapshot, train_on_features
 from .ccli_concepts import learn_concepts, shapes_concepts
 
 DEFAULTS = FitSettings(epochs=100, batch_size=1024, learning_rate=1e-1)  # full batch at 16 shots × ≤ 64 classes
+PRESETS = Presets({EMBEDDED: DEFAULTS})
 BETA_GRID = (1.0, 3.0, 6.0)  # one training run per sharpness (it shapes what the network learns from)
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # fusion weights, searched after training (0: zero-shot)
 

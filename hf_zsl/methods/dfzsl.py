@@ -30,6 +30,7 @@ from ..modeling.configuration_base import class_token_ids
 from ..modeling.modeling_dfzsl import DFZSLModel
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..modeling.prompting import name_token_ids
+from ..presets import EMBEDDED, Presets
 from ..protocols import TrainingView, relabel
 from ..training import (
     FitSettings,
@@ -103,6 +104,9 @@ class DFZSLSettings:
             raise ValueError(f"held_out_fraction must lie strictly between 0 and 1, got {self.held_out_fraction}.")
         if self.synthetic_per_class < 1:
             raise ValueError(f"synthetic_per_class must be at least 1, got {self.synthetic_per_class}.")
+
+
+PRESETS = Presets({EMBEDDED: DFZSLSettings()})
 
 
 @dataclasses.dataclass

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from ..presets import EMBEDDED, Presets
 from ..modeling.modeling_linear_probe import LinearProbeModel
 from ..protocols import TrainingView
 from ..training import FitSettings, LabelledFeatures, accuracy_on_features, keep_best_run, on_training_device, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=30, batch_size=256, learning_rate=1e-3)
+PRESETS = Presets({EMBEDDED: DEFAULTS})
 # Strengths of the pull towards the zero-shot initialisation, lambda * ||W - W0||^2 (0: plain probe).
 REGULARISATION_GRID = (0.0, 0.01, 0.1, 1.0)
 

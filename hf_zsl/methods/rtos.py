@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import time
 
+from ..presets import EMBEDDED, Presets
 from ..modeling.modeling_rtos import RTOSModel
 from ..protocols import TrainingView
 from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=20, batch_size=128, learning_rate=1e-2)
+PRESETS = Presets({EMBEDDED: DEFAULTS})
 # Fusion weights of the RTM output (0: zero-shot CLIP alone) and relation temperatures, searched on
 # validation data after training; the first wins ties, so plain zero-shot wins unless the RTM helps.
 ALPHA_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0)

@@ -8,6 +8,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..presets import EMBEDDED, Presets
 from ..features import image_features
 from ..modeling.modeling_tip_adapter import TipAdapterModel
 from ..protocols import TrainingView
@@ -17,6 +18,7 @@ from ..training import FitSettings, LabelledFeatures, on_training_device, run_se
 # cosine, batch 256. One epoch here is one pass over all cached augmented views (augment_views ×
 # support images), so 2 epochs over the default 10 views are the paper's 20 passes over the support set.
 DEFAULTS = FitSettings(epochs=2, batch_size=256, learning_rate=1e-3, weight_decay=0.01)
+PRESETS = Presets({EMBEDDED: DEFAULTS})
 # The grid searched on validation. The paper's ranges (beta ~0.1-12, alpha ~0.1-10) assume CLIP's
 # logit scale of 100, so alpha is searched as these ratios times logit_scale / 100. Alpha reaches
 # far beyond the paper's range: where zero-shot is worse than chance (a shifted colour space), the
