@@ -100,7 +100,8 @@ def image_features(
     augment_seed: int = 0,
     crop_scale: float = CROP_SCALE[0],
 ) -> torch.Tensor:
-    """L2-normalised image features of every row of ``dataset``, shape `(len(dataset), dim)`.
+    """L2-normalised image features of every row of ``dataset``, shape `(len(dataset), dim)` (raw
+    embeddings for a model whose ``normalises_image_features`` is ``False``).
 
     Computed once per (encoder, preprocessing, dataset fingerprint, augmentation) and then read from
     the cache.
@@ -128,7 +129,8 @@ def image_features(
     augmentation = f"|augment={augment_views},{augment_seed}" if augment_views else ""
     if augment_views and crop_scale != CROP_SCALE[0]:  # entries of the default crop keep their keys
         augmentation += f",crop={crop_scale}"
-    key = f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}{augmentation}|{RGB_CONVERSION}"
+    raw = "" if model.normalises_image_features else "|raw"  # the unnormalised embeddings (logistic linear probe)
+    key = f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}{augmentation}|{RGB_CONVERSION}{raw}"
     key = hashlib.sha256(key.encode()).hexdigest()
     path = cache_root("features", f"{key[:32]}.safetensors")
     rows = (augment_views, len(dataset)) if augment_views else (len(dataset),)
