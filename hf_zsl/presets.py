@@ -13,10 +13,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from .modeling.modeling_base import EMBEDDED_BASE
-from .training import run_settings, settings_from_dict
+from .training import FitSettings, run_settings, settings_from_dict
 
 PAPER, EMBEDDED = "paper", "embedded"
 EMBEDDED_BASES = (EMBEDDED_BASE, "embedded-siglip")
+
+# Tip-Adapter-F's official training budget (docs/official_recipes.md §2.6): AdamW lr 1e-3, eps 1e-4, weight
+# decay 0.01, per-iteration cosine, batch 256, 20 epochs, each over a fresh augmented view (crop scale 0.5)
+# of every support image, no clipping, fp16 on a GPU. RTOS and CCLI publish no code: their `paper` presets
+# borrow this budget, the one both papers compare against (a documented assumption, not their recipe).
+TIP_F_BUDGET = FitSettings(
+    epochs=20, batch_size=256, learning_rate=1e-3, weight_decay=0.01, adam_epsilon=1e-4, max_grad_norm=0.0,
+    train_views=20, crop_scale=0.5, precision="fp16",
+)
 
 
 def default_preset(base) -> str:

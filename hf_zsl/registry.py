@@ -114,10 +114,10 @@ def get_method(name: str) -> Method:
 register(Method("zeroshot", ZeroShotCLIPConfig, ZeroShotCLIPModel, sigmoid_model_class=ZeroShotSiglipModel))
 register(Method("linear_probe", LinearProbeConfig, LinearProbeModel, fit=linear_probe.fit, presets=linear_probe.PRESETS,
                 build_hyperparameters=linear_probe.build_hyperparameters))
-register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, presets=ccli.PRESETS))
+register(Method("ccli", CCLIConfig, CCLIModel, fit=ccli.fit, presets=ccli.PRESETS, build_hyperparameters=ccli.build_hyperparameters))
 register(Method("tip_adapter", TipAdapterConfig, TipAdapterModel, fit=tip_adapter.fit, presets=tip_adapter.PRESETS))
 register(Method("tip_adapter_f", TipAdapterFConfig, TipAdapterFModel, fit=tip_adapter.fit, presets=tip_adapter.PRESETS))
-register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit, presets=rtos.PRESETS))
+register(Method("rtos", RTOSConfig, RTOSModel, fit=rtos.fit, presets=rtos.PRESETS, build_hyperparameters=rtos.build_hyperparameters))
 register(Method("coop", CoOpConfig, CoOpModel, fit=coop.fit, presets=coop.PRESETS))
 register(Method("cfzsl", CFZSLConfig, CFZSLModel, fit=cfzsl.fit, presets=cfzsl.PRESETS, protocols=("gzsl",)))
 register(

@@ -454,6 +454,18 @@ class EpochCounter(TrainerCallback):
         self.dataset.epoch, self.epochs = self.epochs, self.epochs + 1
 
 
+def augmented_training_views(model: HfZslPreTrainedModel, dataset: datasets.Dataset, settings: FitSettings) -> torch.Tensor | None:
+    """``settings.train_views`` cached augmented views of ``dataset``'s images (crop scale ``settings.crop_scale``,
+    seeded with ``settings.seed``), `(train_views, images, dim)`, for :func:`train_on_features`'s ``views``;
+    ``None`` when ``train_views`` is 0."""
+    if not settings.train_views:
+        return None
+    return image_features(
+        model, dataset, progress=False, augment_views=settings.train_views, augment_seed=settings.seed,
+        crop_scale=settings.crop_scale,
+    )
+
+
 def train_on_features(
     model: HfZslPreTrainedModel,
     train: LabelledFeatures,

@@ -129,3 +129,20 @@ def test_train_records_the_preset_and_settings(tmp_path, tiny_base):
     assert main(["train", "--method", "coop", "--protocol", "base2new", "--model", tiny_base, "--preset", "nope",
                  "--output-dir", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_vocabularies_follow_the_preset_at_build_time(tiny_base):
+    from hf_zsl.methods.ccli_concepts import shapes_concepts
+    from hf_zsl.modeling.configuration_rtos import DEFAULT_ANCHOR_VOCABULARY
+    from hf_zsl.vocabularies import exclude, load_vocabulary
+
+    targets = ["tench", "red circle"]
+    rtos = hf_zsl.build("rtos", tiny_base, class_names=targets)
+    general = exclude(load_vocabulary("open_semantics"), targets)
+    assert "tench" in load_vocabulary("open_semantics") and "tench" not in rtos.config.anchor_names
+    assert set(rtos.config.anchor_names) <= set(general) and len(rtos.config.anchor_names) > 2000
+    embedded = hf_zsl.build("rtos", "embedded", class_names=targets)
+    assert set(embedded.config.anchor_names) <= set(DEFAULT_ANCHOR_VOCABULARY)
+    assert hf_zsl.build("ccli", tiny_base, class_names=targets).config.concepts == exclude(load_vocabulary("visual_concepts"), targets)
+    assert hf_zsl.build("ccli", "embedded", class_names=targets).config.concepts == shapes_concepts()
+    assert hf_zsl.build("ccli", tiny_base, preset="embedded", class_names=targets).config.concepts == shapes_concepts()

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..features import image_features
 from ..modeling.modeling_coop import CoOpModel
 from ..presets import EMBEDDED, PAPER, Presets
 from ..protocols import TrainingView
 from ..training import (
-    EPOCH_COSINE, FitSettings, extend_settings, LabelledFeatures, accuracy_on_features, keep_best_run, on_training_device, run_settings,
+    EPOCH_COSINE, FitSettings, augmented_training_views, extend_settings, LabelledFeatures, accuracy_on_features, keep_best_run, on_training_device, run_settings,
     train_on_features, used_precision,
 )
 
@@ -84,12 +83,7 @@ def fit(model: CoOpModel, view: TrainingView, settings: CoOpSettings | None = No
     """
     settings = extend_settings(settings or run_settings(DEFAULTS, view), CoOpSettings)
     train = LabelledFeatures.of(model, view.train, view.train_class_names, view.label_column)
-    views = None
-    if settings.train_views:
-        views = image_features(
-            model, view.train, progress=False, augment_views=settings.train_views, augment_seed=settings.seed,
-            crop_scale=settings.crop_scale,
-        )
+    views = augmented_training_views(model, view.train, settings)
     info = {"precision": used_precision(settings)}
     if not settings.lr_search:
         model.reset_context()

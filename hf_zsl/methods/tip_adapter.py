@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..augmentation import CROP_SCALE
 from ..features import image_features
 from ..modeling.modeling_tip_adapter import TipAdapterModel
-from ..presets import EMBEDDED, PAPER, Presets
+from ..presets import EMBEDDED, PAPER, TIP_F_BUDGET, Presets
 from ..protocols import TrainingView
 from ..training import (
     FitSettings, LabelledFeatures, extend_settings, on_training_device, run_settings, snapshot, train_on_features,
@@ -72,10 +72,7 @@ class TipSettings(FitSettings):
 # cosine, batch 256. One epoch here is one pass over all cached augmented views (augment_views ×
 # support images), so 2 epochs over the default 10 views are the paper's 20 passes over the support set.
 DEFAULTS = TipSettings(epochs=2, batch_size=256, learning_rate=1e-3, weight_decay=0.01)
-PAPER_SETTINGS = TipSettings(
-    epochs=20, batch_size=256, learning_rate=1e-3, weight_decay=0.01, adam_epsilon=1e-4, max_grad_norm=0.0,
-    train_views=20, precision="fp16", search="official", keep_better_keys=False,
-)
+PAPER_SETTINGS = TipSettings(**dataclasses.asdict(TIP_F_BUDGET), search="official", keep_better_keys=False)
 PRESETS = Presets({EMBEDDED: DEFAULTS, PAPER: PAPER_SETTINGS})
 # The embedded grid. The paper's ranges (beta ~0.1-12, alpha ~0.1-10) assume CLIP's logit scale of 100,
 # so alpha is searched as these ratios times logit_scale / 100. Alpha reaches far beyond the paper's
