@@ -7,11 +7,14 @@ import time
 
 import torch
 
-from ..presets import EMBEDDED, PAPER, TIP_F_BUDGET, Presets
 from ..modeling.modeling_ccli import CCLIModel
+from ..presets import EMBEDDED, PAPER, TIP_F_BUDGET, Presets
 from ..protocols import TrainingView
+from ..training import (
+    FitSettings, LabelledFeatures, accuracy_on_features, augmented_training_views, best_index, on_training_device,
+    run_settings, snapshot, train_on_features,
+)
 from ..vocabularies import exclude, load_vocabulary
-from ..training import FitSettings, augmented_training_views, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, snapshot, train_on_features
 from .ccli_concepts import learn_concepts, shapes_concepts
 
 DEFAULTS = FitSettings(epochs=100, batch_size=1024, learning_rate=1e-1)  # full batch at 16 shots × ≤ 64 classes

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..presets import EMBEDDED, Presets
 from ..calibration import CalibrationChoice, choose_calibration
 from ..evaluation import class_logits
 from ..losses import batch_hard_triplet_loss
 from ..modeling.modeling_cfzsl import CFZSLModel
+from ..presets import EMBEDDED, Presets
 from ..protocols import ClassAttributes, TrainingView
 from ..sampling import PKSampler
 from ..training import (

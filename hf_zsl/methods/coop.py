@@ -23,8 +23,8 @@ from ..modeling.modeling_coop import CoOpModel
 from ..presets import EMBEDDED, PAPER, Presets
 from ..protocols import TrainingView
 from ..training import (
-    EPOCH_COSINE, FitSettings, augmented_training_views, extend_settings, LabelledFeatures, accuracy_on_features, keep_best_run, on_training_device, run_settings,
-    train_on_features, used_precision,
+    EPOCH_COSINE, FitSettings, LabelledFeatures, accuracy_on_features, augmented_training_views, extend_settings,
+    keep_best_run, on_training_device, run_settings, train_on_features, used_precision,
 )
 
 

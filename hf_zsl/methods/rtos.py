@@ -14,11 +14,14 @@ from __future__ import annotations
 import itertools
 import time
 
-from ..presets import EMBEDDED, PAPER, TIP_F_BUDGET, Presets
 from ..modeling.modeling_rtos import RTOSModel
+from ..presets import EMBEDDED, PAPER, TIP_F_BUDGET, Presets
 from ..protocols import TrainingView
+from ..training import (
+    FitSettings, LabelledFeatures, accuracy_on_features, augmented_training_views, best_index, on_training_device,
+    run_settings, train_on_features,
+)
 from ..vocabularies import exclude, load_vocabulary
-from ..training import FitSettings, augmented_training_views, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, train_on_features
 
 DEFAULTS = FitSettings(epochs=20, batch_size=128, learning_rate=1e-2)
 PRESETS = Presets({EMBEDDED: DEFAULTS, PAPER: TIP_F_BUDGET})
