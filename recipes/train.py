@@ -60,8 +60,9 @@ def main() -> None:
         run = {
             "world_size": state.num_processes,
             "device": str(state.device),
-            # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16")
-            "mixed_precision": AcceleratorState().mixed_precision,
+            # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16"); "no"
+            # where no Trainer ran (e.g. the paper preset's linear probe, fitted by scikit-learn)
+            "mixed_precision": AcceleratorState().mixed_precision if AcceleratorState._shared_state else "no",
             "config": config,
             "preset": record.get("preset"),
             "settings": record.get("settings"),
