@@ -12,6 +12,9 @@ the YAML metadata comes from :class:`huggingface_hub.ModelCardData`.
 * ``templates`` (``list[str]`` or ``None``), ``hyperparameters`` (dict), ``protocol`` (dict such as
   ``{"kind": "fewshot", "k": 16, "seed": 1, "val_policy": "..."}`` or ``None``), ``results`` (list of dicts
   such as ``{"dataset": "shapes", "protocol": "fewshot", "accuracy": 0.71}``) — optional;
+* ``preset`` (``"paper"`` / ``"embedded"``) and ``settings`` (the resolved settings, a dict) — optional, what
+  training ran with; a method's template may fill a ``paper`` block saying where its ``paper`` preset
+  departs from the official code;
 * ``model_name`` and ``repo_id`` — optional, used in the title and the usage snippet.
 """
 
@@ -170,6 +173,8 @@ def render_model_card(info: dict[str, Any]) -> ModelCard:
         base_model=info["base_model"],
         templates=info.get("templates") or [],
         hyperparameters=info.get("hyperparameters") or {},
+        preset=info.get("preset"),
+        settings=info.get("settings") or {},
         protocol=protocol,
         protocol_text=PROTOCOL_TEXT.get(protocol.get("kind"), "") if protocol else "",
         results_header=header,
@@ -206,7 +211,7 @@ def model_card_info(model) -> dict[str, Any]:
         "hyperparameters": hyperparameters,
         "protocol": model.card_info.get("protocol"),
         "results": model.card_info.get("results", []),
-        **{key: model.card_info[key] for key in ("model_name", "repo_id") if key in model.card_info},
+        **{key: model.card_info[key] for key in ("model_name", "repo_id", "preset", "settings") if key in model.card_info},
     }
 
 

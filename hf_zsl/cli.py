@@ -106,6 +106,11 @@ def _add_train(commands) -> None:
     _add_protocol_arguments(train, required=True)
     train.add_argument("--dataset", default=SHAPES, help=f"{DATASET_HELP} (default: %(default)s)")
     train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id or 'embedded' (default: %(default)s)")
+    train.add_argument(
+        "--preset", choices=("paper", "embedded"),
+        help="the method's settings: 'paper' (the official recipe) or 'embedded' (tuned for the embedded bases) "
+        "(default: embedded on 'embedded' / 'embedded-siglip', paper on every other base)",
+    )
     train.add_argument("--output-dir", required=True, metavar="DIR", help="where the model(s) and results go (required)")
     train.add_argument(
         "--overwrite", action="store_true",
@@ -234,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "train":
         commands.train(
             args.method, args.protocol, protocol_shots(args.protocol, args.shots), args.seed, args.model,
-            args.dataset, args.output_dir, overwrite=args.overwrite,
+            args.dataset, args.output_dir, overwrite=args.overwrite, preset=args.preset,
         )
     elif args.command == "eval":
         commands.evaluate_models(args.model, args.protocol, args.shots, args.seed, args.dataset, args.json)

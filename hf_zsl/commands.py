@@ -74,6 +74,7 @@ def train(
     settings: dict | None = None,
     overwrite: bool = False,
     write_extra: Callable[[dict, str], None] | None = None,
+    preset: str | None = None,
 ) -> dict:
     """Fit ``method`` on each task of the protocol, evaluate, and save.
 
@@ -81,7 +82,8 @@ def train(
     (``output_dir/<task>`` when the protocol has several tasks) and the result record to
     ``output_dir/eval_results.json``; returns the record. Under ``accelerate launch`` every process
     trains (gradients synchronised) and only the main process writes. ``settings``: overrides of the
-    method's default settings, as in a recipe (:func:`~hf_zsl.runs.fit_method`). ``write_extra(record,
+    method's preset settings and ``preset`` its preset (``None``: the base's default), as in a recipe
+    (:func:`~hf_zsl.runs.fit_method`); both are checked before anything is computed. ``write_extra(record,
     folder)`` may add files to the run before it is published (the recipe's ``run.json``).
 
     The run is exclusive and atomic (:class:`~hf_zsl.rundir.RunFolder`): it locks ``output_dir`` (a second
@@ -92,6 +94,7 @@ def train(
     earlier run as it was.
     """
     check_output_dir(output_dir, overwrite, keep=(base, dataset))
+    get_method(method).check_run(base, preset, settings)
     writer = distributed_state().is_main_process
     with RunFolder(output_dir) if writer else contextlib.nullcontext() as folder:
         if writer:
@@ -99,7 +102,7 @@ def train(
         protocols = make_protocols(protocol, dataset, shots, seed)
         if writer:
             folder.stage(RUN_BYTES_PER_TASK * len(protocols))
-        record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings)
+        record, models = run_method(method, protocol, protocols, base, shots, seed, dataset, settings, preset)
         if not writer:
             return record
         with folder.writing() as staging:

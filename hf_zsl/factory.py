@@ -106,6 +106,7 @@ def build(
     tokenizer=None,
     image_processor=None,
     revision: str | None = None,
+    preset: str | None = None,
     **hyperparameters,
 ) -> HfZslPreTrainedModel:
     """A fresh, untrained ``method`` model over the frozen ``base`` encoder.
@@ -116,6 +117,9 @@ def build(
             supported family (``hf_zsl.modeling.encoders.SUPPORTED_MODEL_TYPES``: CLIP, MetaCLIP 2, SigLIP, SigLIP 2, Chinese-CLIP).
         tokenizer, image_processor: override (or supply, for a bare ``CLIPModel``) the base's.
         revision: Hub revision of the base, recorded in the config.
+        preset: the method's preset (:mod:`hf_zsl.presets`; ``None``: the base's default), which sets the
+            defaults a build depends on (RTOS's anchor vocabulary, CCLI's concept bank); ``hyperparameters``
+            given here win.
         **hyperparameters: the method's configuration; ``templates`` takes a set name
             (``"imagenet7"``), one template string or a list.
 
@@ -123,6 +127,9 @@ def build(
         >>> model = hf_zsl.build("zeroshot", "embedded", templates="imagenet7")
     """
     entry = get_method(method)
+    name = entry.check_run(base, preset)
+    if entry.build_hyperparameters is not None:
+        hyperparameters = entry.build_hyperparameters(name, hyperparameters.get("class_names")) | hyperparameters
     encoder, tokenizer, image_processor, name = load_base(base, tokenizer, image_processor)
     if "templates" in hyperparameters:
         hyperparameters["templates"] = resolve_templates(hyperparameters["templates"])

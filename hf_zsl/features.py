@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .augmentation import augment
+from .augmentation import CROP_SCALE, augment
 from .cache import cache_root, discard, load_verified, save_verified
 from .images import DECODE_ERRORS, to_rgb
 from .logging import get_logger, progress_bars_enabled
@@ -107,8 +107,10 @@ def image_features(
     progress: bool = True,
     augment_views: int = 0,
     augment_seed: int = 0,
+    crop_scale: float = CROP_SCALE[0],
 ) -> torch.Tensor:
-    """L2-normalised image features of every row of ``dataset``, shape `(len(dataset), dim)`.
+    """L2-normalised image features of every row of ``dataset``, shape `(len(dataset), dim)` (raw
+    embeddings for a model whose ``normalises_image_features`` is ``False``).
 
     Computed once per (encoder, preprocessing, dataset fingerprint, augmentation) and then read from
     the cache.
@@ -119,6 +121,7 @@ def image_features(
             processor); the result then has shape `(augment_views, len(dataset), dim)`.
         augment_seed: seed of the augmentations (view ``v`` of row ``i`` depends only on
             ``(augment_seed, v, i)``).
+        crop_scale: smallest area fraction of the views' random resized crops.
 
     A cache entry that is damaged (unreadable, not matching the digest written with it, of the wrong
     shape or not finite) is removed with a warning and computed again; a cache that cannot be written
@@ -133,7 +136,10 @@ def image_features(
     if augment_views < 0:
         raise ValueError(f"augment_views must be 0 (no augmentation) or a positive count, got {augment_views}.")
     augmentation = f"|augment={augment_views},{augment_seed}" if augment_views else ""
-    key = f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}{augmentation}|{RGB_CONVERSION}"
+    if augment_views and crop_scale != CROP_SCALE[0]:  # entries of the default crop keep their keys
+        augmentation += f",crop={crop_scale}"
+    raw = "" if model.normalises_image_features else "|raw"  # the unnormalised embeddings (logistic linear probe)
+    key = f"{encoder_fingerprint(model)}|{dataset._fingerprint}|{image_column}{augmentation}|{RGB_CONVERSION}{raw}"
     key = hashlib.sha256(key.encode()).hexdigest()
     path = cache_root("features", f"{key[:32]}.safetensors")
     rows = (augment_views, len(dataset)) if augment_views else (len(dataset),)
@@ -143,7 +149,7 @@ def image_features(
         if problem is None:
             return cached["features"]
         discard(path, problem)
-    features = _encode(model, dataset, image_column, batch_size, progress, augment_views, augment_seed)
+    features = _encode(model, dataset, image_column, batch_size, progress, augment_views, augment_seed, crop_scale)
     features = features if augment_views else features[0]
     problem = _feature_problem(features, rows)
     if problem is not None:
@@ -169,7 +175,7 @@ def _feature_problem(features: torch.Tensor | None, rows: tuple[int, ...]) -> st
     return None
 
 
-def _encode(model, dataset, image_column, batch_size, progress, augment_views, augment_seed) -> torch.Tensor:
+def _encode(model, dataset, image_column, batch_size, progress, augment_views, augment_seed, crop_scale) -> torch.Tensor:
     """Encode every row of ``dataset`` (``augment_views`` augmented views of it, or the image itself once):
     `(max(augment_views, 1), len(dataset), dim)`."""
     views_text = f" x {augment_views} augmented views" if augment_views else ""
@@ -178,7 +184,7 @@ def _encode(model, dataset, image_column, batch_size, progress, augment_views, a
     with torch.inference_mode():
         for start, images in image_batches(dataset, image_column, batch_size, progress, "image features"):
             views = [
-                [augment(image, augment_seed, v, start + i) for i, image in enumerate(images)]
+                [augment(image, augment_seed, v, start + i, crop_scale) for i, image in enumerate(images)]
                 for v in range(augment_views)
             ]
             encoded = []

@@ -3,12 +3,15 @@
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auto import SIGMOID_CLASSES, config_class, model_class, register_models
 from .modeling.encoder_base import SIGMOID
 from .modeling.encoders import encoder_class
 from .modeling.modeling_base import HfZslPreTrainedModel
+
+if TYPE_CHECKING:  # presets import Trainer: loaded with a method's training module, not with the registry
+    from .presets import Presets
 
 
 ALL_PROTOCOLS = ("fewshot", "base2new", "gzsl", "dg")
@@ -21,8 +24,9 @@ class Method:
     Attributes:
         name: what ``hf_zsl.build`` and ``--method`` call it.
         config_class, model_class: its ``modeling/`` pair.
-        training: the module of ``hf_zsl.methods`` holding ``fit`` and ``DEFAULTS`` (``None``: nothing to
-            train), imported on first use of :attr:`fit` / :attr:`defaults` (it loads Trainer, datasets...).
+        training: the module of ``hf_zsl.methods`` holding ``fit``, ``PRESETS`` and, optionally,
+            ``build_hyperparameters`` (``None``: nothing to train), imported on first use (it loads Trainer,
+            datasets...).
         protocols: the protocol kinds ``fit`` can train on (``fewshot``, ``base2new``, ``gzsl``, ``dg``).
         sigmoid_model_class: the model class over bases scored with sigmoids (SigLIP), whose model type
             tells the stock pipeline so; ``None``: :attr:`model_class` serves every base (a trained
@@ -54,11 +58,36 @@ class Method:
         return self._training_attribute("fit")
 
     @property
+    def presets(self) -> "Presets | None":
+        """``fit``'s named settings (:class:`~hf_zsl.presets.Presets`: ``embedded``, and ``paper`` where the
+        official recipe is known), one chosen per run from the base and ``--preset``, which a recipe's
+        ``settings:`` mapping overrides field by field; ``None`` when nothing is trained."""
+        return self._training_attribute("PRESETS")
+
+    @property
+    def build_hyperparameters(self) -> Callable | None:
+        """``build_hyperparameters(preset, class_names) -> dict``: what a build over a base whose preset is
+        ``preset`` configures by default (e.g. RTOS's anchor vocabulary); ``None``: nothing."""
+        return getattr(importlib.import_module(f"hf_zsl.methods.{self.training}"), "build_hyperparameters", None) if self.training else None
+
+    @property
     def defaults(self) -> Any:
-        """``fit``'s default settings (a dataclass instance, e.g. a :class:`~hf_zsl.training.FitSettings`),
-        which a recipe's ``settings:`` mapping overrides field by field (:func:`~hf_zsl.training.run_settings`);
-        ``None`` when nothing is trained."""
-        return self._training_attribute("DEFAULTS")
+        """The ``embedded`` preset's settings (``None`` when nothing is trained)."""
+        return None if self.presets is None else self.presets.embedded
+
+    def check_run(self, base, preset: str | None = None, settings=None) -> str | None:
+        """Validate a run's ``preset`` and ``settings`` overrides over ``base`` before anything is computed;
+        returns the preset's name (``None`` for a method that trains nothing).
+
+        Raises:
+            ValueError: an unknown preset (naming the method's), a settings field the method lacks, or a
+                preset or settings for a method that trains nothing.
+        """
+        if self.presets is None:
+            if preset is not None or settings:
+                raise ValueError(f"{self.name} trains nothing, so it takes no settings or preset; got {settings or preset!r}.")
+            return None
+        return self.presets.check(self.name, base, preset, settings)
 
 
 METHODS: dict[str, Method] = {}

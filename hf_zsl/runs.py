@@ -18,7 +18,6 @@ from .loaders import load_coop_split, load_xlsa17
 from .modeling.modeling_base import HfZslPreTrainedModel
 from .protocols import BaseToNewProtocol, EvaluationProtocol, FewShotProtocol, GZSLProtocol
 from .registry import get_method
-from .training import run_settings
 
 
 
@@ -126,18 +125,21 @@ def make_protocols(protocol: str, dataset: str = SHAPES, shots: int | None = 16,
 
 
 def fit_method(
-    method: str, base, protocol: EvaluationProtocol, settings: dict | None = None
+    method: str, base, protocol: EvaluationProtocol, settings: dict | None = None, preset: str | None = None
 ) -> tuple[HfZslPreTrainedModel, dict]:
     """A fresh ``method`` model over ``base``, fitted on ``protocol``'s training view.
 
     Args:
-        settings: fields of the method's settings replacing its defaults, a recipe's ``settings:``
-            mapping (``None``: the defaults). The training seed is the protocol's unless it sets ``seed``.
+        settings: fields of the preset's settings to replace, a recipe's ``settings:`` mapping (``None``:
+            the preset's). The training seed is the protocol's unless it sets ``seed``.
+        preset: the method's preset (:mod:`hf_zsl.presets`); ``None``: the base's default (``embedded`` on
+            the embedded bases, ``paper`` elsewhere).
 
     Raises:
-        ValueError: for settings the method does not have, before anything is built or trained.
+        ValueError: for an unknown preset or settings the method does not have, before anything is built or trained.
 
-    Returns the model and what fitting chose (0 seconds for methods that learn nothing).
+    Returns the model and what fitting chose (0 seconds for methods that learn nothing). The preset and
+    the resolved settings are in ``model.card_info`` (``"preset"``, ``"settings"``).
     """
     entry = get_method(method)
     if entry.fit is not None and protocol.kind not in entry.protocols:
@@ -145,15 +147,15 @@ def fit_method(
             f"{method} trains on {' / '.join(entry.protocols)} protocols, not {protocol.kind!r}; "
             f"choose --protocol {entry.protocols[0]}."
         )
-    if entry.fit is None and settings:
-        raise ValueError(f"{method} trains nothing, so it takes no settings; got {sorted(settings)}.")
+    entry.check_run(base, preset, settings)
     view = protocol.training_view()
-    resolved = run_settings(entry.defaults, view, settings) if entry.fit is not None else None
+    resolved = entry.presets.resolve(method, base, view, preset, settings) if entry.fit is not None else None
     class_names = {"class_names": protocol.train_class_names} if entry.model_class.needs_class_names else {}
-    model = build(method, base, **class_names)
-    if entry.fit is None:
+    model = build(method, base, preset=None if resolved is None else resolved.preset, **class_names)
+    if resolved is None:
         return model, {"train_seconds": 0.0}
-    return model, entry.fit(model, view, resolved)
+    model.card_info |= resolved.to_dict()
+    return model, entry.fit(model, view, resolved.settings)
 
 
 def summarise(
@@ -197,10 +199,12 @@ def run_method(
     seed: int,
     dataset: str = SHAPES,
     settings: dict | None = None,
+    preset: str | None = None,
 ) -> tuple[dict, dict[str, HfZslPreTrainedModel]]:
     """Fit ``method`` on each task's training view, evaluate it on the task's tests, summarise.
 
-    ``settings``: overrides of the method's default settings (:func:`fit_method`).
+    ``settings``, ``preset``: the method's preset and overrides of its settings (:func:`fit_method`); the
+    record holds the preset's name and the first task's resolved settings (``"preset"``, ``"settings"``).
 
     Returns the result record and the fitted model of each task (a method that learns nothing is
     built once and shared).
@@ -212,14 +216,18 @@ def run_method(
             models[name] = shared
         else:
             logger.info("task %s: fitting %s", name, method)
-            models[name], info = fit_method(method, base, task, settings)
+            models[name], info = fit_method(method, base, task, settings, preset)
             seconds += info["train_seconds"]
             models[name].card_info["fit"] = info
             if get_method(method).fit is None:
                 shared = models[name]
         logger.info("task %s: evaluating", name)
         per_task[name] = evaluate_protocol(models[name], task)
-    return summarise(method, protocol, per_task, protocols, shots, seed, dataset, seconds), models
+    record = summarise(method, protocol, per_task, protocols, shots, seed, dataset, seconds)
+    first = next(iter(models.values()))
+    if "preset" in first.card_info:
+        record |= {key: first.card_info[key] for key in ("preset", "settings")}
+    return record, models
 
 
 def write_json(records: list[dict] | dict, path: str) -> None:

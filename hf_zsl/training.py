@@ -21,7 +21,7 @@ import datasets
 import numpy as np
 import torch
 from accelerate import PartialState
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .augmentation import augment
@@ -30,9 +30,29 @@ from .logging import DEBUG, get_verbosity, progress_bars_enabled
 from .modeling.modeling_base import HfZslPreTrainedModel
 
 
+OPTIMIZERS = ("adamw", "sgd")
+PRECISIONS = ("fp32", "fp16", "bf16")
+EPOCH_COSINE = "epoch_cosine"  # CoOp's (Dassl's) cosine stepped once per epoch after constant warm-up epochs
+
+
 @dataclasses.dataclass
 class FitSettings:
-    """Optimisation settings of one training run (a method's defaults, overridable per recipe)."""
+    """Optimisation settings of one training run (a method's presets, overridable per recipe).
+
+    Attributes:
+        optimizer: ``"adamw"`` (``Trainer``'s, with ``adam_epsilon``) or ``"sgd"`` (with ``momentum``).
+        max_grad_norm: gradient clipping norm; 0 turns clipping off.
+        lr_scheduler_type: a ``transformers`` scheduler name (stepped per step, ``warmup_steps``), or
+            ``"epoch_cosine"``: ``warmup_epochs`` epochs at the constant ``warmup_lr``, then
+            ``lr · (1 + cos(π (e − warmup_epochs) / epochs)) / 2`` for epoch ``e`` (Dassl's, CoOp's).
+        drop_last: drop the last incomplete batch of an epoch when the data fill at least one batch.
+        train_views: if positive, train on this many cached augmented views of each training image,
+            epoch ``e`` reading view ``e mod train_views`` (a fresh draw per epoch while
+            ``e < train_views``); 0: the plain cached features every epoch.
+        crop_scale: smallest area fraction of the random resized crop of those views.
+        precision: ``"fp32"``, or ``"fp16"`` / ``"bf16"`` mixed precision, used only on a GPU (the
+            precision actually used is recorded in the fit's result).
+    """
 
     epochs: int = 20
     batch_size: int = 128
@@ -42,6 +62,16 @@ class FitSettings:
     lr_scheduler_type: str = "cosine"
     seed: int = 0
     logging_steps: int = 10
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+    warmup_epochs: int = 0
+    warmup_lr: float = 0.0
+    drop_last: bool = False
+    train_views: int = 0
+    crop_scale: float = 0.5
+    precision: str = "fp32"
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -54,6 +84,22 @@ class FitSettings:
                 "FitSettings needs learning_rate > 0, weight_decay >= 0 and warmup_steps >= 0; got "
                 f"{self.learning_rate}, {self.weight_decay}, {self.warmup_steps}."
             )
+        for name in ("momentum", "adam_epsilon", "max_grad_norm", "warmup_epochs", "warmup_lr", "train_views"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"FitSettings.{name} must be at least 0, got {getattr(self, name)}.")
+        if not 0 < self.crop_scale <= 1:
+            raise ValueError(f"FitSettings.crop_scale must be in (0, 1], got {self.crop_scale}.")
+        for name, choices in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"FitSettings.{name} must be one of {list(choices)}, got {getattr(self, name)!r}.")
+
+
+def extend_settings(settings: FitSettings, settings_class: type[FitSettings]) -> FitSettings:
+    """``settings`` as a ``settings_class`` (a method's :class:`FitSettings` subclass): a plain
+    :class:`FitSettings` keeps its values and takes the class's defaults for the method's own fields."""
+    if isinstance(settings, settings_class):
+        return settings
+    return settings_class(**dataclasses.asdict(settings))
 
 
 def check_finite(name: str, value) -> None:
@@ -233,7 +279,9 @@ class PixelLabelSetCollator(LabelSetCollator):
 class PenalisedTrainer(Trainer):
     """A :class:`Trainer` whose loss adds ``penalty(model)`` (e.g. a pull towards an initialisation) and
     ``auxiliary_loss(outputs, inputs)`` (e.g. a metric-learning term on the batch's embeddings), and
-    that draws training batches from ``train_sampler`` when one is given (e.g. :class:`hf_zsl.sampling.PKSampler`)."""
+    that draws training batches from ``train_sampler`` when one is given (e.g. :class:`hf_zsl.sampling.PKSampler`),
+    and schedules the learning rate by ``lr_lambda(step)`` (a multiplier, :class:`torch.optim.lr_scheduler.LambdaLR`)
+    when one is given."""
 
     def __init__(
         self,
@@ -241,10 +289,19 @@ class PenalisedTrainer(Trainer):
         penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
         auxiliary_loss: Callable[[object, dict], torch.Tensor] | None = None,
         train_sampler: torch.utils.data.Sampler | None = None,
+        lr_lambda: Callable[[int], float] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.penalty, self.auxiliary_loss, self.train_sampler = penalty, auxiliary_loss, train_sampler
+        self.lr_lambda = lr_lambda
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_lambda is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        if self.lr_scheduler is None:
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, self.lr_lambda)
+        return self.lr_scheduler
 
     def _get_train_sampler(self, train_dataset=None):
         return self.train_sampler if self.train_sampler is not None else super()._get_train_sampler(train_dataset)
@@ -306,7 +363,12 @@ def training_arguments(settings: FitSettings, output_dir: str | None = None, **o
         learning_rate=settings.learning_rate,
         weight_decay=settings.weight_decay,
         warmup_steps=settings.warmup_steps,
-        lr_scheduler_type=settings.lr_scheduler_type,
+        # the per-epoch cosine is a LambdaLR (optimisation_parts); Trainer's own scheduler is then unused
+        lr_scheduler_type="constant" if settings.lr_scheduler_type == EPOCH_COSINE else settings.lr_scheduler_type,
+        adam_epsilon=settings.adam_epsilon,
+        max_grad_norm=settings.max_grad_norm,
+        fp16=used_precision(settings) == "fp16",
+        bf16=used_precision(settings) == "bf16",
         seed=settings.seed,
         data_seed=settings.seed,
         logging_steps=settings.logging_steps,
@@ -323,20 +385,113 @@ def training_arguments(settings: FitSettings, output_dir: str | None = None, **o
     )
 
 
+def used_precision(settings: FitSettings) -> str:
+    """The precision a fit runs in: ``settings.precision`` on a GPU, ``"fp32"`` on the CPU."""
+    return "fp32" if cpu_only() else settings.precision
+
+
+def steps_per_epoch(num_rows: int, settings: FitSettings) -> int:
+    """Optimisation steps in one epoch over ``num_rows`` rows (Dassl's ``drop_last`` rule under ``drop_last``)."""
+    if settings.drop_last and num_rows >= settings.batch_size:
+        return num_rows // settings.batch_size
+    return max(1, math.ceil(num_rows / settings.batch_size))
+
+
+def epoch_cosine(settings: FitSettings, num_rows: int) -> Callable[[int], float]:
+    """The ``"epoch_cosine"`` multiplier of the learning rate at optimisation step ``step``.
+
+    Epoch ``e`` (``step // steps_per_epoch``) runs at ``warmup_lr`` while ``e < warmup_epochs``, then at
+    ``learning_rate · (1 + cos(π (e − warmup_epochs) / epochs)) / 2`` (Dassl's ``CosineAnnealingLR(T_max=epochs)``
+    stepped per epoch behind a constant warm-up, which never reaches 0).
+    """
+    per_epoch = steps_per_epoch(num_rows, settings)
+
+    def multiplier(step: int) -> float:
+        epoch = step // per_epoch
+        if epoch < settings.warmup_epochs:
+            return settings.warmup_lr / settings.learning_rate
+        return 0.5 * (1 + math.cos(math.pi * (epoch - settings.warmup_epochs) / settings.epochs))
+
+    return multiplier
+
+
+def optimisation_parts(model: torch.nn.Module, settings: FitSettings, num_rows: int) -> dict:
+    """The :class:`PenalisedTrainer` arguments that ``settings`` need beyond ``TrainingArguments``: an SGD
+    optimiser (``optimizers``) and the per-epoch cosine (``lr_lambda``); nothing for AdamW + an HF schedule."""
+    parts = {}
+    if settings.optimizer == "sgd":
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(
+            parameters, lr=settings.learning_rate, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+        parts["optimizers"] = (optimizer, None)
+    if settings.lr_scheduler_type == EPOCH_COSINE:
+        parts["lr_lambda"] = epoch_cosine(settings, num_rows)
+    return parts
+
+
+class EpochViews(torch.utils.data.Dataset):
+    """Rows ``{"image_embeds": (dim,), "labels": ()}`` of cached augmented views `(views, images, dim)`:
+    during epoch ``e`` (set by :class:`EpochCounter`) row ``i`` is view ``e mod views`` of image ``i``."""
+
+    def __init__(self, views: torch.Tensor, labels: torch.Tensor):
+        if views.ndim != 3 or views.shape[1] != len(labels):
+            raise ValueError(f"EpochViews needs views (views, images, dim) for {len(labels)} labels; got {tuple(views.shape)}.")
+        self.views, self.labels, self.epoch = views, labels, 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image_embeds": self.views[self.epoch % len(self.views), index], "labels": self.labels[index]}
+
+
+class EpochCounter(TrainerCallback):
+    """Tells an :class:`EpochViews` which epoch begins (before that epoch's first batch is read)."""
+
+    def __init__(self, dataset: EpochViews):
+        self.dataset, self.epochs = dataset, 0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.epoch, self.epochs = self.epochs, self.epochs + 1
+
+
+def augmented_training_views(model: HfZslPreTrainedModel, dataset: datasets.Dataset, settings: FitSettings) -> torch.Tensor | None:
+    """``settings.train_views`` cached augmented views of ``dataset``'s images (crop scale ``settings.crop_scale``,
+    seeded with ``settings.seed``), `(train_views, images, dim)`, for :func:`train_on_features`'s ``views``;
+    ``None`` when ``train_views`` is 0."""
+    if not settings.train_views:
+        return None
+    return image_features(
+        model, dataset, progress=False, augment_views=settings.train_views, augment_seed=settings.seed,
+        crop_scale=settings.crop_scale,
+    )
+
+
 def train_on_features(
     model: HfZslPreTrainedModel,
     train: LabelledFeatures,
     settings: FitSettings,
     penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
     output_dir: str | None = None,
+    views: torch.Tensor | None = None,
 ) -> float:
-    """Train ``model``'s learnable parameters on cached features with :class:`Trainer`; returns seconds."""
+    """Train ``model``'s learnable parameters on cached features with :class:`Trainer`; returns seconds.
+
+    Args:
+        views: `(views, images, dim)` augmented features of ``train``'s images: epoch ``e`` trains on
+            view ``e mod views`` (:class:`EpochViews`) instead of ``train.features``.
+    """
+    dataset = FeatureDataset(train) if views is None else EpochViews(views, train.labels)
+    drop_last = settings.drop_last and len(dataset) >= settings.batch_size
     _, seconds = run_trainer(
         model,
-        training_arguments(settings, output_dir),
-        FeatureDataset(train),
+        training_arguments(settings, output_dir, dataloader_drop_last=drop_last),
+        dataset,
         LabelSetCollator(model.tokenizer, train.class_names),
         penalty=penalty,
+        callbacks=None if views is None else [EpochCounter(dataset)],
+        **optimisation_parts(model, settings, len(dataset)),
     )
     return seconds
 

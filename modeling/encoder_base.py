@@ -256,18 +256,21 @@ class DualEncoder(nn.Module):
         """The side of the square images the tower takes (``None``: variable resolution)."""
         return self.model.config.vision_config.image_size
 
-    def image_features(self, pixel_values: torch.Tensor, **image_inputs) -> torch.Tensor:
+    def image_features(self, pixel_values: torch.Tensor, normalize: bool = True, **image_inputs) -> torch.Tensor:
         """L2-normalised image embeddings `(batch, embed_dim)` of prepared images.
 
         Args:
             pixel_values: the image processor's output (CLIP: `(batch, 3, size, size)`).
+            normalize: ``False`` returns the projected embeddings as the tower gives them (the CLIP paper's
+                linear probe trains on those).
             **image_inputs: the other image processor outputs the family's tower takes
                 (:attr:`image_input_names`, e.g. SigLIP 2's ``pixel_attention_mask`` and ``spatial_shapes``).
         """
         self.check_image_inputs(pixel_values, **image_inputs)
         pixel_values = pixel_values.to(dtype=next(self.model.vision_model.parameters()).dtype)
         extra = {k: v for k, v in image_inputs.items() if k in self.image_input_names and v is not None}
-        return F.normalize(pooled_projection(self.model.get_image_features(pixel_values=pixel_values, **extra)), dim=-1)
+        features = pooled_projection(self.model.get_image_features(pixel_values=pixel_values, **extra))
+        return F.normalize(features, dim=-1) if normalize else features
 
     def text_features(
         self,

@@ -236,6 +236,9 @@ class HfZslPreTrainedModel(PreTrainedModel):
         key = (tuple(labels), parameter_state_key(self.text_parameters()))
         return self.text_cache.get_or_compute(key, lambda: self.encode_labels(labels))
 
+    #: whether :meth:`encode_images` L2-normalises (the feature cache keeps raw features apart)
+    normalises_image_features = True
+
     def encode_images(self, pixel_values: torch.Tensor, **image_inputs) -> torch.Tensor:
         """Normalised features of the frozen image tower, shape `(batch, dim)`.
 

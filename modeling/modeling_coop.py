@@ -7,9 +7,24 @@ import torch
 from .configuration_coop import CoOpConfig
 from .modeling_base import HfZslPreTrainedModel
 from .placeholder_tokens import ADAPTER_NAME, PlaceholderTokens
-from .prompting import check_prompt_length
+from .prompting import check_prompt_length, template_token_ids
 
 CONTEXT_INIT_STD = 0.02  # CoOp's random context initialisation, N(0, 0.02²)
+CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
+
+
+def compose_prompt(context: list, label: list, suffix: list, position: str) -> list:
+    """A CoOp prompt (special tokens excluded) with the class tokens at ``position``, as CoOp lays it out:
+    ``end``: ``ctx_1..ctx_M label suffix``; ``middle``: ``ctx_1..ctx_{M//2} label ctx_{M//2+1}..ctx_M suffix``;
+    ``front``: ``label ctx_1..ctx_M suffix``. Works on id lists and on template words alike."""
+    if position == "end":
+        return [*context, *label, *suffix]
+    if position == "middle":
+        half = len(context) // 2
+        return [*context[:half], *label, *context[half:], *suffix]
+    if position == "front":
+        return [*label, *context, *suffix]
+    raise ValueError(f"class_token_position must be one of {', '.join(CLASS_TOKEN_POSITIONS)}; got {position!r}.")
 
 
 def placeholder_names(n_ctx: int, num_classes: int) -> tuple[list[str], list[list[str]]]:
@@ -32,7 +47,8 @@ class CoOpModel(HfZslPreTrainedModel):
     """CoOp (Zhou et al., *Learning to Prompt for Vision-Language Models*, IJCV 2022).
 
     A label is encoded as ``[SOS] ctx_1 .. ctx_M <label tokens> . [EOS]`` (the base tokenizer's
-    special tokens) by the frozen text tower and scored by scaled cosine similarity with the image
+    special tokens; ``class_token_position`` ``middle`` / ``front`` move the label tokens as CoOp does,
+    :func:`compose_prompt`) by the frozen text tower and scored by scaled cosine similarity with the image
     feature. The ``ctx_i`` are placeholder tokens added to the tokenizer; their input embeddings are
     PEFT trainable tokens (:class:`~.placeholder_tokens.PlaceholderTokens`), the only learned state:
 
@@ -42,7 +58,7 @@ class CoOpModel(HfZslPreTrainedModel):
     """
 
     config_class = CoOpConfig
-    templates_are_prompts = False  # "{}." closes the prompt after the learned context
+    templates_are_prompts = False  # its template shows where the learned context goes; prompts are laid out by id
 
     def __init__(self, config: CoOpConfig):
         super().__init__(config)
@@ -82,6 +98,8 @@ class CoOpModel(HfZslPreTrainedModel):
             raise ValueError(f"ctx_init {ctx_init!r} is {len(init_ids)} tokens but n_ctx is {n_ctx}.")
         if n_ctx < 1:
             raise ValueError(f"n_ctx must be at least 1, got {n_ctx}.")
+        position = hyperparameters.get("class_token_position", cls.config_class.class_token_position)
+        compose_prompt([], [], [], position)  # an unknown position fails before the tokenizer is touched
         shared, per_class = placeholder_names(n_ctx, len(class_names) if class_specific else 0)
         hyperparameters.update(
             n_ctx=n_ctx,
@@ -91,11 +109,12 @@ class CoOpModel(HfZslPreTrainedModel):
         )
         model = super().from_base(
             base, tokenizer, image_processor, base_model_name_or_path, base_model_revision,
-            templates=["{}."], class_names=class_names, **hyperparameters,
+            templates=[" ".join(compose_prompt(shared, ["{}"], [], position)) + "."], class_names=class_names,
+            **hyperparameters,
         )
-        # The context goes before the label by id (a tokenizer that keeps the spaces between added tokens as
-        # pieces, like Gemma, must not put them into the prompt): the template holds only the suffix.
-        model.config.template_token_ids = [[list(model.config.context_token_ids), model.config.template_token_ids[0][1]]]
+        # The context is laid out by id (a tokenizer that keeps the spaces between added tokens as pieces, like
+        # Gemma, must not put them into the prompt); the template's text is for reading, its suffix is ".".
+        model.config.template_token_ids = [[list(model.config.context_token_ids), template_token_ids(tokenizer, "{}.")[1]]]
         model.reset_context()
         return model
 
@@ -115,13 +134,17 @@ class CoOpModel(HfZslPreTrainedModel):
 
     # ------------------------------------------------------------------ features
     def encode_labels(self, labels: list[tuple[int, ...]]) -> torch.Tensor:
-        """Normalised features of ``[SOS] context <label> . [EOS]`` per label, `(num_labels, dim)`."""
+        """Normalised features of ``[SOS] context <label> . [EOS]`` per label (the label at
+        ``class_token_position``), `(num_labels, dim)`."""
         config = self.config
         check_prompt_length(labels, config.prompt_ids, config.layout)
         indices = self.trained_class_indices(labels) if config.class_specific_context else [None] * len(labels)
         suffix = config.template_token_ids[0][1]
         rows = [
-            [*(config.context_token_ids if index is None else config.class_context_token_ids[index]), *label, *suffix]
+            compose_prompt(
+                config.context_token_ids if index is None else config.class_context_token_ids[index],
+                label, suffix, config.class_token_position,
+            )
             for label, index in zip(labels, indices)
         ]
         learned_rows = None

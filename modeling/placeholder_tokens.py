@@ -72,12 +72,15 @@ class PlaceholderTokens(nn.Module):
             ``(embeds, ids)``: embeds `(batch, length, width)`, and ``input_ids`` with every placeholder
             replaced by ``filler_id`` (what the text tower's own lookup and pooling then read).
         """
-        placeholders = torch.tensor(self.placeholder_ids, device=input_ids.device)
-        is_placeholder = input_ids.unsqueeze(-1) == placeholders  # (batch, length, placeholders)
-        found = is_placeholder.any(-1)
+        # id -> row through a dense lookup table: O(batch x length), whatever the number of placeholders
+        placeholders = torch.tensor(self.placeholder_ids, device=input_ids.device, dtype=torch.long)
+        lookup = torch.full((max(self.placeholder_ids, default=-1) + 2,), -1, device=input_ids.device, dtype=torch.long)
+        lookup[placeholders] = torch.arange(len(placeholders), device=input_ids.device)
+        index = lookup[input_ids.clamp(min=0, max=len(lookup) - 1)]  # ids past the table read its last entry, -1
+        found = index >= 0
+        index = index.clamp(min=0)
         filled = input_ids.masked_fill(found, filler_id)
         # the table itself, not the module: another thread may be splicing through the module's forward hook
         frozen = F.embedding(filled, token_embedding.weight)
-        index = is_placeholder.long().argmax(-1)
         learned = self.tokens(index) if rows is None else rows[index]
         return torch.where(found.unsqueeze(-1), learned.to(frozen.dtype), frozen), filled

@@ -7,8 +7,9 @@
 Config keys: method, protocol, shots (a number, or ``all``; absent: the protocol's, as ``hf-zsl train``:
 every image for gzsl, 16 otherwise), seed, model, dataset, output_dir,
 overwrite (replace an output_dir that holds files, once training succeeds),
-and optionally ``settings``: fields replacing the method's own default settings, the others keeping
-their default (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
+``preset`` (``paper``: the official recipe, the default on real bases; ``embedded``: the default on the
+embedded bases; see README "Presets"), and optionally ``settings``: fields replacing the preset's settings,
+the others keeping the preset's (``hf_zsl.training.FitSettings`` for most methods, e.g. ``settings: {epochs: 10}``;
 DFZSL's ``DFZSLSettings`` nests one mapping per stage, e.g. ``settings: {generator: {epochs: 30}}``).
 The training seed is the protocol's ``seed`` unless ``settings`` sets its own.
 """
@@ -24,9 +25,9 @@ from accelerate.state import AcceleratorState
 from hf_zsl.commands import train
 from hf_zsl.constants import ALL_SHOTS, protocol_shots
 from hf_zsl.registry import get_method
-from hf_zsl.training import distributed_state, settings_from_dict
+from hf_zsl.training import distributed_state
 
-KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir", "overwrite")
+KEYS = ("method", "protocol", "shots", "seed", "model", "dataset", "output_dir", "overwrite", "preset")
 
 
 def main() -> None:
@@ -43,14 +44,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"Unknown config keys {sorted(unknown)}; known: {list(KEYS)} and 'settings'.")
     settings = config.get("settings")
-    if settings is not None:  # fail on a misspelt field now, not after the features are computed
-        defaults = get_method(config["method"]).defaults
-        if defaults is None:
-            raise SystemExit(f"{config['method']} trains nothing, so its config takes no 'settings'.")
-        try:
-            settings_from_dict(defaults, settings)
-        except (ValueError, TypeError) as error:
-            raise SystemExit(str(error)) from None
+    try:  # fail on an unknown preset or a misspelt field now, not after the features are computed
+        get_method(config["method"]).check_run(config.get("model", "embedded"), config.get("preset"), settings)
+    except (ValueError, TypeError) as error:
+        raise SystemExit(str(error)) from None
     shots, seed = config.get("shots"), config.get("seed", 1)
     if shots not in (None, ALL_SHOTS) and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise SystemExit(f"Config key 'shots' takes a positive number of images per class or 'all'; got {shots!r}.")
@@ -68,9 +65,12 @@ def main() -> None:
         run |= {
             "world_size": state.num_processes,
             "device": str(state.device),
-            # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16")
-            "mixed_precision": AcceleratorState().mixed_precision,
+            # what the fit's Accelerator ran with (accelerate launch's mixed_precision: bf16 → "bf16"); "no"
+            # where no Trainer ran (e.g. the paper preset's linear probe, fitted by scikit-learn)
+            "mixed_precision": AcceleratorState().mixed_precision if AcceleratorState._shared_state else "no",
             "config": config,
+            "preset": record.get("preset"),
+            "settings": record.get("settings"),
             "train_seconds": record["train_seconds"],
         }
         with open(path, "w") as handle:
@@ -79,7 +79,7 @@ def main() -> None:
     train(
         config["method"], config["protocol"], protocol_shots(config["protocol"], shots), seed,
         config.get("model", "embedded"), config.get("dataset", "shapes"), config["output_dir"], settings,
-        overwrite=overwrite, write_extra=write_run_json,
+        overwrite=overwrite, write_extra=write_run_json, preset=config.get("preset"),
     )
 
 

@@ -119,7 +119,7 @@ def test_concept_activation_is_sharpened_cosine(tiny_base):
 def test_fit_learns_and_records_what_it_chose(tiny_base):
     data = datasets.DatasetDict({"train": colour_data(0), "validation": colour_data(1), "test": colour_data(2)})
     protocol = FewShotProtocol(data, k=8, seed=0, val_policy="fewshot_min(k,4)")
-    model = hf_zsl.build("ccli", tiny_base, class_names=protocol.train_class_names, num_concepts=16, top_k=4)
+    model = hf_zsl.build("ccli", tiny_base, preset="embedded", class_names=protocol.train_class_names, num_concepts=16, top_k=4)
     info = ccli.fit(model, protocol.training_view(), FAST)
     assert info["beta"] in ccli.BETA_GRID and info["alpha"] in ccli.ALPHA_GRID
     assert (model.config.beta, model.config.alpha) == (info["beta"], info["alpha"])
@@ -141,7 +141,7 @@ def test_domain_generalisation_trains_on_the_source_and_evaluates_unchanged_on_t
     protocol = DomainShiftProtocol(data, "domain", ["a"], ["b"], k=8, seed=0)
     view = protocol.training_view()
     assert set(view.train["domain"]) == {"a"}
-    model = hf_zsl.build("ccli", tiny_base, class_names=view.train_class_names, num_concepts=16, top_k=4)
+    model = hf_zsl.build("ccli", tiny_base, preset="embedded", class_names=view.train_class_names, num_concepts=16, top_k=4)
     ccli.fit(model, view, FAST)
     result = evaluate_protocol(model, protocol)
     assert set(result["domains"]) == {"a", "b"} and result["accuracy"] == result["domains"]["b"]

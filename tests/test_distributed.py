@@ -24,7 +24,7 @@ def recipe_config(tiny_base, tmp_path_factory):
     data.save_to_disk(str(folder / "data"))
     config = folder / "config.yaml"
     config.write_text(
-        f"method: linear_probe\nprotocol: fewshot\nshots: 8\nseed: 0\nmodel: {tiny_base}\n"
+        f"method: linear_probe\nprotocol: fewshot\nshots: 8\nseed: 0\nmodel: {tiny_base}\npreset: embedded\n"
         f"dataset: {folder / 'data'}\noutput_dir: {folder / 'unused'}\n"
         "settings: {epochs: 3, batch_size: 8, learning_rate: 0.05}\n"
     )

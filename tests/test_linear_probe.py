@@ -46,7 +46,7 @@ def test_untrained_labels_fall_back_to_zero_shot(tiny_base):
 
 def test_fit_learns_and_records_the_validated_choice(tiny_base):
     protocol = few_shot_protocol()
-    model = hf_zsl.build("linear_probe", tiny_base, class_names=protocol.train_class_names)
+    model = hf_zsl.build("linear_probe", tiny_base, preset="embedded", class_names=protocol.train_class_names)
     info = linear_probe.fit(model, protocol.training_view(), FitSettings(epochs=40, batch_size=8, learning_rate=5e-2))
     assert info["regularization"] in linear_probe.REGULARISATION_GRID
     assert model.config.regularization == info["regularization"]

@@ -120,7 +120,7 @@ def colour_protocol() -> FewShotProtocol:
 
 def test_zero_shot_mode_fit_only_chooses_alpha_and_tau(tiny_base):
     protocol = colour_protocol()
-    model = hf_zsl.build("rtos", tiny_base, class_names=protocol.train_class_names, mode="zero_shot")
+    model = hf_zsl.build("rtos", tiny_base, preset="embedded", class_names=protocol.train_class_names, mode="zero_shot")
     before = {k: v.clone() for k, v in model.learned_state_dict().items()}
     info = rtos.fit(model, protocol.training_view())
     assert info["alpha"] in rtos.ALPHA_GRID and info["tau"] in rtos.TAU_GRID
@@ -131,7 +131,7 @@ def test_zero_shot_mode_fit_only_chooses_alpha_and_tau(tiny_base):
 
 def test_few_shot_mode_fit_learns_anchors_and_rtm(tiny_base):
     protocol = colour_protocol()
-    model = hf_zsl.build("rtos", tiny_base, class_names=protocol.train_class_names)
+    model = hf_zsl.build("rtos", tiny_base, preset="embedded", class_names=protocol.train_class_names)
     learned = model.anchor_tokens.tokens.trainable_tokens_delta["default"]
     start = learned.detach().clone()
     info = rtos.fit(model, protocol.training_view(), FitSettings(epochs=20, batch_size=24, learning_rate=5e-2))

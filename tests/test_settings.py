@@ -91,7 +91,7 @@ class _TrainingStarted(Exception):
 @pytest.mark.parametrize("method", ["linear_probe", "rtos", "ccli", "coop", "tip_adapter_f"])
 @pytest.mark.parametrize("overrides, expected", [(None, {"seed": 5}), ({"epochs": 2}, {"seed": 5, "num_train_epochs": 2}), ({"seed": 11}, {"seed": 11})])
 def test_fit_method_trains_with_the_methods_defaults_and_the_protocols_seed(tiny_base, monkeypatch, method, overrides, expected):
-    """What reaches ``Trainer``: the method's defaults, seeded by the protocol, with a recipe's overrides."""
+    """What reaches ``Trainer``: the method's embedded preset, seeded by the protocol, with a recipe's overrides."""
     seen = {}
 
     def record(trainer, *args, **kwargs):
@@ -101,7 +101,7 @@ def test_fit_method_trains_with_the_methods_defaults_and_the_protocols_seed(tiny
 
     monkeypatch.setattr(PenalisedTrainer, "train", record)
     with pytest.raises(_TrainingStarted):
-        fit_method(method, tiny_base, few_shot_protocol(seed=5), overrides)
+        fit_method(method, tiny_base, few_shot_protocol(seed=5), overrides, preset="embedded")
     defaults = get_method(method).defaults
     assert seen["learning_rate"] == defaults.learning_rate or method == "coop"  # CoOp scales its rate on a grid
     assert seen["data_seed"] == seen["seed"]

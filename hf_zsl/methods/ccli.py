@@ -8,11 +8,25 @@ import time
 import torch
 
 from ..modeling.modeling_ccli import CCLIModel
+from ..presets import EMBEDDED, PAPER, TIP_F_BUDGET, Presets
 from ..protocols import TrainingView
-from ..training import FitSettings, LabelledFeatures, accuracy_on_features, best_index, on_training_device, run_settings, snapshot, train_on_features
+from ..training import (
+    FitSettings, LabelledFeatures, accuracy_on_features, augmented_training_views, best_index, on_training_device,
+    run_settings, snapshot, train_on_features,
+)
+from ..vocabularies import exclude, load_vocabulary
 from .ccli_concepts import learn_concepts, shapes_concepts
 
 DEFAULTS = FitSettings(epochs=100, batch_size=1024, learning_rate=1e-1)  # full batch at 16 shots × ≤ 64 classes
+PRESETS = Presets({EMBEDDED: DEFAULTS, PAPER: TIP_F_BUDGET})
+
+
+def build_hyperparameters(preset: str, class_names=None) -> dict:
+    """The text concept bank under ``preset``: ``visual_concepts`` without the target classes for ``paper``;
+    the shapes world's attribute phrases (:func:`.ccli_concepts.shapes_concepts`) for ``embedded``."""
+    if preset == PAPER:
+        return {"concepts": exclude(load_vocabulary("visual_concepts"), class_names or [])}
+    return {"concepts": shapes_concepts()}
 BETA_GRID = (1.0, 3.0, 6.0)  # one training run per sharpness (it shapes what the network learns from)
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # fusion weights, searched after training (0: zero-shot)
 
@@ -64,11 +78,12 @@ def fit(model: CCLIModel, view: TrainingView, settings: FitSettings | None = Non
         raise ValueError("CCLI chooses beta and alpha on validation data: use a protocol with a validation split.")
     train = LabelledFeatures.of(model, view.train, view.train_class_names, view.label_column)
     val = LabelledFeatures.of(model, view.val, view.train_class_names, view.label_column)
+    views = augmented_training_views(model, view.train, settings)
     start, runs = time.perf_counter(), []
     for beta in BETA_GRID:
         model.config.beta, model.config.alpha = beta, 1.0
         names = initialise_concept_branch(model, train)
-        train_on_features(model, train, settings)
+        train_on_features(model, train, settings, views=views)
         alpha, accuracy = choose_alpha(model, val)
         runs.append((accuracy, beta, alpha, names, snapshot(model)))
     accuracy, beta, alpha, names, state = runs[best_index([run[0] for run in runs])]

@@ -17,6 +17,7 @@ from ..calibration import CalibrationChoice, choose_calibration
 from ..evaluation import class_logits
 from ..losses import batch_hard_triplet_loss
 from ..modeling.modeling_cfzsl import CFZSLModel
+from ..presets import EMBEDDED, Presets
 from ..protocols import ClassAttributes, TrainingView
 from ..sampling import PKSampler
 from ..training import (
@@ -36,6 +37,7 @@ from ..training import (
 # epochs of about one pass over the seen-class training images each (validation H on the shapes world:
 # 0.84 at 60 epochs, 0.89 at 100 and at 150). batch_size is replaced by P × K of the model's config.
 DEFAULTS = FitSettings(epochs=100, batch_size=64, learning_rate=1e-3, weight_decay=0.0, logging_steps=10)
+PRESETS = Presets({EMBEDDED: DEFAULTS})
 
 
 def class_attributes_of(view: TrainingView) -> ClassAttributes:

@@ -19,15 +19,16 @@ Two sides, kept apart:
 The package, one stage a module: :mod:`.server` (the server and its classifier), :mod:`.simulator`
 (1), :mod:`.flpt` (2), :mod:`.generator` with :mod:`.generator_networks` (3), :mod:`.classifier` (4),
 :mod:`.settings` (every stage's settings) and :mod:`.fitting` (:func:`fit`, :func:`fit_data_free`).
-The registry reads :func:`fit` and :data:`DEFAULTS` here.
+The registry reads :func:`fit` and :data:`PRESETS` here.
 """
 
 from .fitting import class_split, fit, fit_data_free
 from .server import SERVERS, ServerClassifier, class_mean_weights, logistic_regression_weights, train_server
-from .settings import DEFAULTS, DFZSLSettings
+from .settings import DEFAULTS, PRESETS, DFZSLSettings
 
 __all__ = [
     "DEFAULTS",
+    "PRESETS",
     "SERVERS",
     "DFZSLSettings",
     "ServerClassifier",

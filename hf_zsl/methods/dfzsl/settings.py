@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ...presets import EMBEDDED, Presets
 from ...training import FitSettings
 from .classifier import ClassifierSettings
 from .flpt import FLPT_DEFAULTS
@@ -59,3 +60,4 @@ class DFZSLSettings:
 
 
 DEFAULTS = DFZSLSettings()
+PRESETS = Presets({EMBEDDED: DEFAULTS})  # the official per-dataset recipe (a paper preset) is issue 16's
