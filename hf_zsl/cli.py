@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a method on a protocol; writes DIR/eval_results.json")
     train.add_argument("--method", required=True)
     _add_protocol_arguments(train)
-    train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id or 'embedded'")
+    train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id, 'embedded' or 'embedded-siglip'")
     train.add_argument("--output-dir", required=True)
     train.add_argument("--overwrite", action="store_true", help="replace an --output-dir that holds files (after training)")
 

@@ -12,7 +12,7 @@ from .cache import cache_root
 from .evaluation import evaluate_protocol
 from .factory import build, folder_model_type, is_hf_zsl_type
 from .registry import METHODS, get_method
-from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel
+from .modeling.modeling_base import EMBEDDED_BASE, EMBEDDED_FOLDERS, HfZslPreTrainedModel
 from .report import format_table, save_chart
 from .rundir import RUN_BYTES_PER_TASK, RunFolder
 from .runs import PROTOCOL_NAMES, SHAPES, make_protocols, run_method, summarise, write_json
@@ -28,10 +28,10 @@ CARD_METRICS = ("accuracy", "seen", "unseen", "harmonic", "zsl_unseen", "base", 
 
 
 def load_model(name_or_path: str) -> HfZslPreTrainedModel:
-    """A saved hf_zsl model, or zero-shot CLIP over a base encoder (folder, Hub id, ``"embedded"``)."""
+    """A saved hf_zsl model, or zero-shot over a base encoder (folder, Hub id, ``"embedded"``, ``"embedded-siglip"``)."""
     if os.path.isdir(name_or_path) and is_hf_zsl_type(folder_model_type(name_or_path)):
         return AutoModelForZeroShotImageClassification.from_pretrained(name_or_path).eval()
-    if name_or_path == EMBEDDED_BASE or os.path.isdir(name_or_path):
+    if name_or_path in EMBEDDED_FOLDERS or os.path.isdir(name_or_path):
         return build("zeroshot", name_or_path)
     model = AutoModelForZeroShotImageClassification.from_pretrained(name_or_path)
     if not isinstance(model, HfZslPreTrainedModel):
