@@ -43,7 +43,7 @@ def test_builds_a_sigmoid_zero_shot_model(zeroshot):
 
 
 def test_zero_shot_is_far_above_chance(zeroshot):
-    test = shapes.task_data("colour_shape")["test"].select(range(0, 1120, 4))  # every 4th image: 5 a class
+    test = shapes.task_data("colour_shape")["test"].select(range(0, 1120, 4))  # every 4th image: 5 a class; measured 41.1 %
     names = test.features["label"].names
     accuracy = float(np.mean(predict(zeroshot, test, names) == np.asarray(test["label"])))
     assert accuracy > 0.25, f"zero-shot accuracy {accuracy:.1%} on colour_shape (chance {1 / len(names):.1%})"
