@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import yaml
 from safetensors import safe_open
 from transformers import SiglipModel, pipeline
 
@@ -12,9 +13,11 @@ import hf_zsl
 from hf_zsl import shapes
 from hf_zsl.evaluation import evaluate_protocol, predict
 from hf_zsl.modeling.modeling_base import EMBEDDED_SIGLIP_BASE, resolve_base_path
+from hf_zsl.pretraining import PretrainConfig
 from hf_zsl.runs import fit_method
 
 FOLDER = resolve_base_path(EMBEDDED_SIGLIP_BASE)
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "configs", "pretrain_tiny_siglip.yaml")
 pytestmark = pytest.mark.skipif(not os.path.isdir(FOLDER), reason="the embedded tiny SigLIP has not been pretrained yet")
 
 
@@ -31,6 +34,8 @@ def test_shipped_folder_is_small_safe_and_recorded():
     with safe_open(os.path.join(FOLDER, "model.safetensors"), "pt") as weights:
         assert "logit_bias" in weights.keys()
     info = json.loads(open(os.path.join(FOLDER, "training_info.json")).read())
+    with open(RECIPE) as handle:  # the shipped weights are the recipe's
+        assert info["config"] == PretrainConfig.from_dict(yaml.safe_load(handle)).to_dict()
     assert info["config"]["family"] == "siglip" and info["num_threads"] == 1 and info["steps"] > 0
     assert info["train_cpu_seconds"] <= 25 * 60  # the budget: 25 min on one thread
     assert info["validation"]["zero_shot_colour_shape"] > 0.25  # held-out pretraining pairs; measured 35.9 %
