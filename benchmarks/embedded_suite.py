@@ -214,7 +214,7 @@ def report(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="embedded", help="a CLIP folder or 'embedded'")
+    parser.add_argument("--model", default="embedded", help="a base folder, 'embedded' or 'embedded-siglip'")
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the numbers to this JSON file")

@@ -72,7 +72,7 @@ def _add_demo(commands) -> None:
     demo = commands.add_parser("demo", help="zero-shot CLIP on every protocol of the shapes world, offline", description=description)
     demo.add_argument("--json", metavar="PATH", help="write the result records here (default: not written)")
     demo.add_argument("--chart", default="hf_zsl_demo.png", metavar="PNG", help="PNG chart path (default: %(default)s)")
-    demo.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id or 'embedded' (default: %(default)s)")
+    demo.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id, 'embedded' (tiny CLIP) or 'embedded-siglip' (tiny SigLIP) (default: %(default)s)")
     demo.add_argument(
         "--methods", nargs="+", metavar="METHOD",
         help=f"methods to run, or 'all' (default: {' '.join(DEMO_DEFAULT_METHODS)})",
@@ -105,7 +105,7 @@ def _add_train(commands) -> None:
     train.add_argument("--method", required=True, help="a registered method (hf_zsl.METHODS), e.g. zeroshot, coop, tip_adapter")
     _add_protocol_arguments(train, required=True)
     train.add_argument("--dataset", default=SHAPES, help=f"{DATASET_HELP} (default: %(default)s)")
-    train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id or 'embedded' (default: %(default)s)")
+    train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id, 'embedded' (tiny CLIP) or 'embedded-siglip' (tiny SigLIP) (default: %(default)s)")
     train.add_argument(
         "--preset", choices=("paper", "embedded"),
         help="the method's settings: 'paper' (the official recipe) or 'embedded' (tuned for the embedded bases) "

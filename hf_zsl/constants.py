@@ -3,6 +3,9 @@
 EMBEDDED_BASE = "embedded"
 """The tiny CLIP shipped in the package (``hf_zsl.modeling.modeling_base.EMBEDDED_BASE``, repeated here
 because importing that module loads torch)."""
+EMBEDDED_BASES = (EMBEDDED_BASE, "embedded-siglip")
+"""Every base shipped in the package: the tiny CLIP and the tiny SigLIP (``modeling_base.EMBEDDED_FOLDERS``'s
+names, repeated here for the same reason)."""
 
 PROTOCOL_NAMES = ("fewshot", "base2new", "gzsl", "dg")
 SHAPES = "shapes"

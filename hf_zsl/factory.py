@@ -8,7 +8,7 @@ import os
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, PreTrainedModel
 
 from .modeling.encoders import encoder_class
-from .modeling.modeling_base import EMBEDDED_BASE, HfZslPreTrainedModel, resolve_base_path
+from .modeling.modeling_base import EMBEDDED_BASE, EMBEDDED_FOLDERS, HfZslPreTrainedModel, resolve_base_path
 from .registry import get_method
 from .templates import resolve_templates
 
@@ -55,13 +55,14 @@ def _load_dual_encoder(base: str, path: str) -> PreTrainedModel:
         raise ValueError(
             f"{base} is not a complete {encoder.display_name} checkpoint: {len(missing)} weights are missing "
             f"(e.g. {sorted(missing)[:3]}) and would be random. Pass a complete dual-encoder folder, a Hub id or "
-            "'embedded'."
+            "'embedded' / 'embedded-siglip'."
         )
     return model
 
 
 def load_base(base: str | PreTrainedModel, tokenizer=None, image_processor=None):
-    """``(model, tokenizer, image_processor, name_or_path)`` for a folder, Hub id, ``"embedded"`` or model.
+    """``(model, tokenizer, image_processor, name_or_path)`` for a folder, Hub id, ``"embedded"``,
+    ``"embedded-siglip"`` or model.
 
     A model instance (``CLIPModel``, ``SiglipModel``, …) needs its ``tokenizer`` and ``image_processor``
     passed along unless its ``name_or_path`` points at them.
@@ -76,13 +77,13 @@ def load_base(base: str | PreTrainedModel, tokenizer=None, image_processor=None)
         if os.path.isabs(os.path.expanduser(base)) or base.startswith(("./", "../")):
             if not os.path.isdir(os.path.expanduser(path)):
                 raise ValueError(f"The base folder {base} does not exist; pass a folder, a Hub id or 'embedded'.")
-        if base == EMBEDDED_BASE and not os.path.isdir(path):
-            raise ValueError(f"The embedded tiny CLIP is missing from this installation (looked in {path}).")
+        if base in EMBEDDED_FOLDERS and not os.path.isdir(path):
+            raise ValueError(f"The embedded base {base!r} is missing from this installation (looked in {path}).")
         model = _load_dual_encoder(base, path)
     else:
         raise TypeError(
-            f"base must be a folder, a Hub id, 'embedded' or a dual-encoder model (CLIPModel, SiglipModel, …), "
-            f"got {type(base).__name__}."
+            "base must be a folder, a Hub id, 'embedded', 'embedded-siglip' or a dual-encoder model "
+            f"(CLIPModel, SiglipModel, …), got {type(base).__name__}."
         )
     if tokenizer is None or image_processor is None:
         if name is None:
@@ -113,8 +114,9 @@ def build(
 
     Args:
         method: a registered method name (``hf_zsl.METHODS``), e.g. ``"zeroshot"``.
-        base: a folder, a Hub id, ``"embedded"`` (the shipped tiny CLIP) or a dual-encoder model of a
-            supported family (``hf_zsl.modeling.encoders.SUPPORTED_MODEL_TYPES``: CLIP, MetaCLIP 2, SigLIP, SigLIP 2, Chinese-CLIP).
+        base: a folder, a Hub id, ``"embedded"`` (the shipped tiny CLIP), ``"embedded-siglip"`` (the
+            shipped tiny SigLIP) or a dual-encoder model of a supported family
+            (``hf_zsl.modeling.encoders.SUPPORTED_MODEL_TYPES``: CLIP, MetaCLIP 2, SigLIP, SigLIP 2, Chinese-CLIP).
         tokenizer, image_processor: override (or supply, for a bare ``CLIPModel``) the base's.
         revision: Hub revision of the base, recorded in the config.
         preset: the method's preset (:mod:`hf_zsl.presets`; ``None``: the base's default), which sets the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from .constants import EMBEDDED_BASE
+from .constants import EMBEDDED_BASES
 
 RUN_FILE = "run.json"
 
@@ -70,7 +70,7 @@ def load(name_or_path: str):
     check_not_suite(name_or_path)
     if os.path.isdir(name_or_path) and is_hf_zsl_type(folder_model_type(name_or_path)):
         return AutoModelForZeroShotImageClassification.from_pretrained(name_or_path).eval()
-    if name_or_path == EMBEDDED_BASE or os.path.isdir(name_or_path):
+    if name_or_path in EMBEDDED_BASES or os.path.isdir(name_or_path):
         return build("zeroshot", name_or_path)
     model = AutoModelForZeroShotImageClassification.from_pretrained(name_or_path)
     if not isinstance(model, HfZslPreTrainedModel):

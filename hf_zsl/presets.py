@@ -12,11 +12,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .modeling.modeling_base import EMBEDDED_BASE
+from .modeling.modeling_base import EMBEDDED_FOLDERS
 from .training import FitSettings, run_settings, settings_from_dict
 
 PAPER, EMBEDDED = "paper", "embedded"
-EMBEDDED_BASES = (EMBEDDED_BASE, "embedded-siglip")
+EMBEDDED_BASES = tuple(EMBEDDED_FOLDERS)
 
 # Tip-Adapter-F's official training budget (docs/official_recipes.md §2.6): AdamW lr 1e-3, eps 1e-4, weight
 # decay 0.01, per-iteration cosine, batch 256, 20 epochs, each over a fresh augmented view (crop scale 0.5)

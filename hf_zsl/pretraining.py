@@ -1,10 +1,18 @@
-"""Contrastive pretraining of the embedded tiny CLIP on the shapes world (DESIGN §5).
+"""Contrastive pretraining of the embedded tiny CLIP and tiny SigLIP on the shapes world (DESIGN §5).
 
-A small :class:`transformers.CLIPModel` (:func:`hf_zsl.tiny.tiny_clip_config`) with the offline
-CLIP tokenizer over :func:`hf_zsl.shapes.shapes_vocabulary` learns from image–caption pairs of
-:func:`hf_zsl.shapes.pretraining_pairs` through :class:`transformers.Trainer`, with CLIP's own
-symmetric contrastive loss (``return_loss=True``). Everything is seeded: the same
-:class:`PretrainConfig` on the same machine and thread count gives the same weights.
+A small dual encoder of :attr:`PretrainConfig.family` learns from image–caption pairs of
+:func:`hf_zsl.shapes.pretraining_pairs` through :class:`transformers.Trainer`, with the family's own
+loss (``return_loss=True``):
+
+* ``"clip"``: :class:`transformers.CLIPModel` (:func:`hf_zsl.tiny.tiny_clip_config`), the offline
+  CLIP BPE tokenizer, CLIP's symmetric softmax contrastive loss; captions padded to the batch's longest.
+* ``"siglip"``: :class:`transformers.SiglipModel` (:func:`hf_zsl.tiny.tiny_siglip_config`), an offline
+  SentencePiece tokenizer, SigLIP's pairwise sigmoid loss with the paper's initial logit scale
+  ``log 10`` and bias ``-10``; captions padded to 64 tokens, as the stock pipeline pads labels
+  (SigLIP pools the last position, so padding is part of a text's embedding).
+
+Both tokenizers are built over :func:`hf_zsl.shapes.shapes_vocabulary`. Everything is seeded: the
+same :class:`PretrainConfig` on the same machine and thread count gives the same weights.
 
 The recipe ``recipes/pretrain_tiny_clip.py`` reads a YAML file into a :class:`PretrainConfig`
 and calls :func:`pretrain`; in Python::
@@ -12,9 +20,9 @@ and calls :func:`pretrain`; in Python::
     from hf_zsl.pretraining import PretrainConfig, pretrain
     info = pretrain(PretrainConfig(num_pairs=2_000, max_steps=20), "/tmp/tiny_clip")
 
-Images reach the model exactly as :func:`hf_zsl.tiny.clip_image_processor` prepares a square
-image of the pretraining size at inference (a resize to the same size and a centre crop of the
-whole image are identities, so both are ``pixel / 255``, then the processor's mean / std):
+Images reach the model exactly as the family's image processor prepares a square image of the
+pretraining size at inference (a resize to the same size and a centre crop of the whole image are
+identities, so both are ``pixel / 255``, then the processor's mean / std):
 :class:`ContrastiveCollator` does that arithmetic on uint8 tensors decoded once up front.
 """
 
@@ -29,13 +37,28 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from transformers import CLIPModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import (
+    CLIPModel,
+    PreTrainedTokenizerBase,
+    SiglipModel,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 
 from . import shapes
-from .tiny import clip_image_processor, tiny_clip_config
-from .tokenizer import build_clip_tokenizer
+from .tiny import clip_image_processor, siglip_image_processor, tiny_clip_config, tiny_siglip_config
+from .tokenizer import SIGLIP_TEXT_LENGTH, build_clip_tokenizer, build_siglip_tokenizer
 
-__all__ = ["ContrastiveCollator", "PairsDataset", "PretrainConfig", "build_model", "load_pairs", "pretrain"]
+__all__ = [
+    "FAMILIES", "ContrastiveCollator", "PairsDataset", "PretrainConfig", "build_model", "load_pairs", "pretrain",
+    "validate",
+]
+
+FAMILIES = ("clip", "siglip")
+SIGLIP_LOGIT_SCALE_INIT = math.log(10.0)  # SigLIP paper (Zhai et al., 2023): t' = log 10, b = -10
+SIGLIP_LOGIT_BIAS_INIT = -10.0
 
 
 @dataclasses.dataclass
@@ -43,6 +66,8 @@ class PretrainConfig:
     """Everything that determines a pretraining run (and so the weights it produces).
 
     Attributes:
+        family: ``"clip"`` or ``"siglip"`` (:data:`FAMILIES`): the model, tokenizer, image
+            processor and loss.
         num_pairs: image–caption pairs generated for training (each epoch sees all of them).
         data_seed: seed of the generated pairs (keep it apart from the tasks' ``data_seed`` 0).
         image_size: image side in pixels (the vision tower's input size).
@@ -50,7 +75,9 @@ class PretrainConfig:
             ``{"lightings": ["neutral", "cool"]}`` (lists become tuples).
         captions: fields of :class:`hf_zsl.shapes.CaptionStyle` to replace, e.g. ``{"rare_word_rate": 0.02}``.
         hidden_size, num_layers, num_heads, patch_size, projection_dim, max_text_length: tower
-            sizes (:func:`hf_zsl.tiny.tiny_clip_config`).
+            sizes (:func:`hf_zsl.tiny.tiny_clip_config`). SigLIP's embeddings are as wide as its
+            towers and it has 64 text positions: ``projection_dim`` must equal ``hidden_size`` and
+            ``max_text_length`` be 64.
         seed: seeds the weight initialisation and the batch order.
         batch_size: pairs per step (the contrastive loss sees ``batch_size`` negatives per pair).
         num_epochs: passes over the pairs (ignored when ``max_steps`` > 0).
@@ -61,8 +88,11 @@ class PretrainConfig:
         num_threads: torch CPU threads (results are reproducible for a fixed thread count).
         save_dtype: ``"float16"`` or ``"float32"`` weights in the saved folder (the saved config
             says float32 either way, so the model always loads in float32).
+        val_pairs, val_seed: the held-out validation pairs (:func:`validate`), drawn from the same
+            distribution with their own seed (never the tasks' ``data_seed`` 0).
     """
 
+    family: str = "clip"
     num_pairs: int = 100_000
     data_seed: int = 7
     image_size: int = 32
@@ -87,6 +117,28 @@ class PretrainConfig:
     logging_steps: int = 25
     num_threads: int = 2
     save_dtype: str = "float16"
+    val_pairs: int = 1_000
+    val_seed: int = 8
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"Unknown pretraining family {self.family!r}; choose one of {', '.join(FAMILIES)}.")
+        if self.save_dtype not in ("float16", "float32"):
+            raise ValueError(f"save_dtype must be 'float16' or 'float32', got {self.save_dtype!r}.")
+        if self.val_seed in (0, self.data_seed):
+            raise ValueError(f"val_seed {self.val_seed} must differ from the tasks' seed 0 and data_seed {self.data_seed}.")
+        if self.family == "siglip" and self.max_text_length != SIGLIP_TEXT_LENGTH:
+            raise ValueError(f"SigLIP has {SIGLIP_TEXT_LENGTH} text positions; max_text_length is {self.max_text_length}.")
+        if self.family == "siglip" and self.projection_dim != self.hidden_size:
+            raise ValueError(
+                f"SigLIP's embeddings are as wide as its towers; projection_dim {self.projection_dim} != "
+                f"hidden_size {self.hidden_size}."
+            )
+
+    @property
+    def pad_to(self) -> int | None:
+        """The fixed length captions are padded to (SigLIP: 64), or ``None`` for the batch's longest."""
+        return SIGLIP_TEXT_LENGTH if self.family == "siglip" else None
 
     @classmethod
     def from_dict(cls, values: Mapping) -> PretrainConfig:
@@ -111,14 +163,9 @@ class PretrainConfig:
         return dataclasses.replace(shapes.CaptionStyle(), **self.captions)
 
 
-def build_model(config: PretrainConfig):
-    """A freshly initialised ``(CLIPModel, tokenizer, image_processor)``, seeded by ``config.seed``.
-
-    The tokenizer holds every word of the shapes world; the text config's bos / eos / pad ids are
-    the tokenizer's, so CLIP pools at the real end-of-text token.
-    """
+def _build_clip(config: PretrainConfig):
     tokenizer = build_clip_tokenizer(shapes.shapes_vocabulary(), model_max_length=config.max_text_length)
-    clip_config = tiny_clip_config(
+    model_config = tiny_clip_config(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
@@ -127,13 +174,41 @@ def build_model(config: PretrainConfig):
         patch_size=config.patch_size,
         projection_dim=config.projection_dim,
         max_text_length=config.max_text_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
-    clip_config.text_config.bos_token_id = tokenizer.bos_token_id
-    clip_config.text_config.eos_token_id = tokenizer.eos_token_id
-    clip_config.text_config.pad_token_id = tokenizer.pad_token_id
     set_seed(config.seed)
-    model = CLIPModel(clip_config)
-    return model, tokenizer, clip_image_processor(config.image_size)
+    return CLIPModel(model_config), tokenizer, clip_image_processor(config.image_size)
+
+
+def _build_siglip(config: PretrainConfig):
+    tokenizer = build_siglip_tokenizer(shapes.shapes_vocabulary())
+    model_config = tiny_siglip_config(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        image_size=config.image_size,
+        patch_size=config.patch_size,
+    )
+    set_seed(config.seed)
+    model = SiglipModel(model_config)  # transformers initialises logit scale and bias to 0
+    with torch.no_grad():
+        model.logit_scale.fill_(SIGLIP_LOGIT_SCALE_INIT)
+        model.logit_bias.fill_(SIGLIP_LOGIT_BIAS_INIT)
+    return model, tokenizer, siglip_image_processor(config.image_size)
+
+
+def build_model(config: PretrainConfig):
+    """A freshly initialised ``(model, tokenizer, image_processor)`` of ``config.family``, seeded by ``config.seed``.
+
+    The tokenizer holds every word of the shapes world; the text config's special-token ids are
+    the tokenizer's, so the text tower pools at the real end-of-text token (CLIP).
+    """
+    return {"clip": _build_clip, "siglip": _build_siglip}[config.family](config)
 
 
 class PairsDataset(torch.utils.data.Dataset):
@@ -168,15 +243,16 @@ class PairsDataset(torch.utils.data.Dataset):
 
 
 class ContrastiveCollator:
-    """Batches :class:`PairsDataset` items for ``CLIPModel(..., return_loss=True)``.
+    """Batches :class:`PairsDataset` items for ``model(..., return_loss=True)`` (CLIP or SigLIP).
 
     Images become ``pixel_values`` `(B, 3, H, W)` float32 = ``(pixel / 255 - mean) / std`` with the
-    image processor's mean and std (what the processor computes for an image already at its crop
-    size); captions are padded to the longest in the batch with the tokenizer's pad id.
+    image processor's own ``rescale_factor``, ``image_mean`` and ``image_std`` (what the processor
+    computes for an image already at its output size); captions `(B, L)` are padded with the
+    tokenizer's pad id to ``pad_to`` tokens or, when ``None``, to the longest in the batch.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, image_processor):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, image_processor, pad_to: int | None = None):
+        self.tokenizer, self.pad_to = tokenizer, pad_to
         # Every uint8 value's normalised value per channel, computed with the processor's own
         # arithmetic (rescale in float64, cast to float32, then (x - mean) / std in float32), so
         # the pixel values are bit-identical to the processor's.
@@ -190,12 +266,16 @@ class ContrastiveCollator:
         index = pixels.permute(0, 3, 1, 2).to(torch.long)
         return torch.stack([self.table[c][index[:, c]] for c in range(3)], dim=1)
 
+    def text(self, input_ids: Sequence[Sequence[int]]) -> dict:
+        """Token ids of ``B`` texts → padded ``input_ids`` and ``attention_mask``, `(B, L)` long tensors."""
+        padding = dict(padding="max_length", max_length=self.pad_to) if self.pad_to else dict(padding="longest")
+        text = self.tokenizer.pad({"input_ids": list(input_ids)}, return_tensors="pt", **padding)
+        return {"input_ids": text["input_ids"], "attention_mask": text["attention_mask"]}
+
     def __call__(self, items: Sequence[dict]) -> dict:
-        text = self.tokenizer.pad({"input_ids": [item["input_ids"] for item in items]}, return_tensors="pt")
         return {
             "pixel_values": self.pixel_values(torch.stack([item["pixels"] for item in items])),
-            "input_ids": text["input_ids"],
-            "attention_mask": text["attention_mask"],
+            **self.text([item["input_ids"] for item in items]),
             "return_loss": True,
         }
 
@@ -223,6 +303,60 @@ def load_pairs(config: PretrainConfig, tokenizer: PreTrainedTokenizerBase) -> Pa
     return PairsDataset.from_dataset(pairs, tokenizer, config.image_size)
 
 
+@torch.no_grad()
+def _embeddings(model, collator: ContrastiveCollator, pixels: torch.Tensor | None, input_ids, batch: int = 256):
+    """L2-normalised image embeddings of ``pixels`` `(N, H, W, 3)` uint8, or text embeddings of
+    ``input_ids`` (``N`` id lists) when ``pixels`` is ``None``: `(N, D)` float32."""
+    parts = []
+    for start in range(0, len(pixels) if pixels is not None else len(input_ids), batch):
+        if pixels is not None:
+            out = model.get_image_features(pixel_values=collator.pixel_values(pixels[start : start + batch]))
+        else:
+            out = model.get_text_features(**collator.text(input_ids[start : start + batch]))
+        parts.append(torch.nn.functional.normalize(out.pooler_output.float(), dim=-1))
+    return torch.cat(parts)
+
+
+def validate(model, tokenizer: PreTrainedTokenizerBase, processor, config: PretrainConfig) -> dict:
+    """Held-out figures of a pretrained model on ``config.val_pairs`` fresh pairs (seed ``config.val_seed``).
+
+    Returns:
+        ``{"pairs", "seed", "zero_shot_colour_shape", "image_to_caption_r1", "caption_to_image_r1"}``:
+        zero-shot accuracy over the colour × shape names present (prompt ``"a photo of a {}."``);
+        image → caption recall@1 among the distinct captions (a hit when the top caption reads as the
+        image's own); caption → image recall@1 (a hit when the top image has that caption).
+    """
+    was_training = model.training
+    model.eval()
+    rows = shapes.pretraining_pairs(
+        config.val_pairs, seed=config.val_seed, image_size=config.image_size,
+        distribution=config.pair_distribution(), captions=config.caption_style(),
+    )
+    pairs = PairsDataset.from_dataset(rows, tokenizer, config.image_size)
+    collator = ContrastiveCollator(tokenizer, processor, config.pad_to)
+    images = _embeddings(model, collator, pairs.images, None)  # (N, D)
+
+    names = [shapes.class_name({"colour": c, "shape": s}) for c, s in zip(rows["colour"], rows["shape"])]
+    classes = sorted(set(names))
+    prompts = tokenizer([f"a photo of a {name}." for name in classes], truncation=True)["input_ids"]
+    predicted = (images @ _embeddings(model, collator, None, prompts).T).argmax(-1)  # (N,)
+    zero_shot = float(np.mean([classes[i] == name for i, name in zip(predicted.tolist(), names)]))
+
+    captions = list(rows["caption"])
+    distinct = sorted(set(captions))
+    texts = _embeddings(model, collator, None, tokenizer(distinct, truncation=True)["input_ids"])  # (C, D)
+    to_caption = (images @ texts.T).argmax(-1).tolist()  # (N,)
+    to_image = (texts @ images.T).argmax(-1).tolist()  # (C,)
+    model.train(was_training)
+    return {
+        "pairs": config.val_pairs,
+        "seed": config.val_seed,
+        "zero_shot_colour_shape": round(zero_shot, 4),
+        "image_to_caption_r1": round(float(np.mean([distinct[j] == c for j, c in zip(to_caption, captions)])), 4),
+        "caption_to_image_r1": round(float(np.mean([captions[j] == c for j, c in zip(to_image, distinct)])), 4),
+    }
+
+
 def _folder_bytes(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f)))
 
@@ -235,7 +369,7 @@ def pretrain(
     pairs: PairsDataset | None = None,
     save: bool = True,
 ) -> dict:
-    """Pretrain a tiny CLIP with ``config`` and save it (weights, tokenizer, image processor) to ``output_dir``.
+    """Pretrain a tiny ``config.family`` model and save it (weights, tokenizer, image processor) to ``output_dir``.
 
     Args:
         config: the run.
@@ -246,11 +380,10 @@ def pretrain(
 
     Returns:
         The training summary also written to ``output_dir/training_info.json``: the config, the
-        step count, wall times, the loss history, the final loss and the folder's size. The trained
+        step count, wall times, the loss history, the final loss, the learned logit scale (and
+        bias), the held-out :func:`validate` figures and the folder's size. The trained
         model is under the key ``"model"`` of the returned dict (not in the file).
     """
-    if config.save_dtype not in ("float16", "float32"):
-        raise ValueError(f"save_dtype must be 'float16' or 'float32', got {config.save_dtype!r}.")
     torch.set_num_threads(config.num_threads)
     start = time.perf_counter()
     model, tokenizer, processor = build_model(config)
@@ -283,10 +416,11 @@ def pretrain(
         log_level="info" if progress else "warning",
     )
     history = _LossHistory()
-    trainer = Trainer(model=model, args=args, train_dataset=pairs, data_collator=ContrastiveCollator(tokenizer, processor), callbacks=[history])
-    train_start = time.perf_counter()
+    collator = ContrastiveCollator(tokenizer, processor, config.pad_to)
+    trainer = Trainer(model=model, args=args, train_dataset=pairs, data_collator=collator, callbacks=[history])
+    train_start, train_cpu_start = time.perf_counter(), time.process_time()
     trainer.train()
-    train_seconds = time.perf_counter() - train_start
+    train_seconds, train_cpu_seconds = time.perf_counter() - train_start, time.process_time() - train_cpu_start
     model = trainer.model.eval()
 
     losses = history.losses
@@ -301,12 +435,18 @@ def pretrain(
         "torch_version": torch.__version__,
         "data_seconds": round(data_seconds, 1),
         "train_seconds": round(train_seconds, 1),
+        "train_cpu_seconds": round(train_cpu_seconds, 1),  # this process's CPU time: wall time less other load
         "wall_seconds": round(time.perf_counter() - start, 1),
         "first_loss": losses[0][1] if losses else None,
         "final_loss": float(np.mean(tail)) if tail else None,
         "loss_history": losses,
         "logit_scale": float(model.logit_scale.detach().exp()),
     }
+    if config.family == "siglip":
+        info["logit_bias"] = float(model.logit_bias.detach())
+    validation_start = time.perf_counter()
+    info["validation"] = validate(model, tokenizer, processor, config)
+    info["validation_seconds"] = round(time.perf_counter() - validation_start, 1)
     if save:
         os.makedirs(output_dir, exist_ok=True)
         # Weights are stored in ``save_dtype`` but the config keeps float32, so every loader

@@ -1,13 +1,14 @@
 """Small CLIPs with random weights, built offline: for tests, benchmarks and as the starting
-point of the embedded model's pretraining."""
+point of the embedded models' pretraining (with the SigLIP config and preprocessing alike)."""
 
 from __future__ import annotations
 
 import torch
-from transformers import CLIPConfig, CLIPModel
+from transformers import CLIPConfig, CLIPModel, SiglipConfig
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
-from .tokenizer import build_clip_tokenizer
+from .tokenizer import SIGLIP_TEXT_LENGTH, build_clip_tokenizer
 
 # Words the tests and quick starts use, so their prompts tokenize into whole words.
 BASIC_WORDS = (
@@ -54,6 +55,44 @@ def tiny_clip_config(
         vision_config=dict(tower, image_size=image_size, patch_size=patch_size),
         projection_dim=projection_dim,
     )
+
+
+def tiny_siglip_config(
+    vocab_size: int,
+    pad_token_id: int,
+    eos_token_id: int,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    image_size: int = 32,
+    patch_size: int = 8,
+) -> SiglipConfig:
+    """A :class:`SiglipConfig` with towers as :func:`tiny_clip_config`'s and :data:`SIGLIP_TEXT_LENGTH` text positions.
+
+    SigLIP's embeddings are ``hidden_size`` wide (the text head projects to the vision width).
+    """
+    tower = dict(
+        hidden_size=hidden_size,
+        intermediate_size=4 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+    )
+    return SiglipConfig(
+        text_config=dict(
+            tower,
+            vocab_size=vocab_size,
+            max_position_embeddings=SIGLIP_TEXT_LENGTH,
+            pad_token_id=pad_token_id,
+            eos_token_id=eos_token_id,
+            bos_token_id=None,  # SigLIP's tokenizer has no BOS
+        ),
+        vision_config=dict(tower, image_size=image_size, patch_size=patch_size),
+    )
+
+
+def siglip_image_processor(image_size: int) -> SiglipImageProcessorPil:
+    """SigLIP preprocessing (resize to ``image_size`` square, mean / std 0.5)."""
+    return SiglipImageProcessorPil(size={"height": image_size, "width": image_size})
 
 
 def clip_image_processor(image_size: int) -> CLIPImageProcessorPil:

@@ -8,10 +8,6 @@ left padding) and patch-sequence images, Chinese-CLIP's WordPiece ``[CLS] … [S
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
-
 import torch
 from transformers import (
     BertTokenizer,
@@ -19,48 +15,32 @@ from transformers import (
     ChineseCLIPModel,
     MetaClip2Config,
     MetaClip2Model,
-    SiglipConfig,
     SiglipModel,
-    SiglipTokenizer,
     Siglip2Config,
     Siglip2Model,
     Siglip2Tokenizer,
 )
 from transformers.models.chinese_clip.image_processing_pil_chinese_clip import ChineseCLIPImageProcessorPil
-from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
-from .tiny import BASIC_WORDS, build_tiny_clip, tiny_clip_config
+from .tiny import (
+    BASIC_WORDS,
+    build_tiny_clip,
+    siglip_image_processor,
+    tiny_clip_config,
+    tiny_siglip_config,
+)
+from .tokenizer import PUNCTUATION, SIGLIP_TEXT_LENGTH, build_siglip_tokenizer
 
 FAMILIES = ("clip", "metaclip_2", "siglip", "siglip2", "chinese_clip")
-SIGLIP_TEXT_LENGTH = 64  # SigLIP's text positions; the stock pipeline pads label texts to 64
 _TOWER = dict(hidden_size=32, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2)
-_PUNCTUATION = (".", ",", "'", "-", ":")
-
-
-def _sentencepiece_tokenizer(words) -> SiglipTokenizer:
-    """A SigLIP tokenizer over a unigram SentencePiece model trained here on ``words`` (seeded, one thread)."""
-    import sentencepiece
-
-    sentences = [" ".join(words[i : i + 6]) + " ." for i in range(len(words))] + list(words)
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, model_type="unigram", vocab_size=len(words) + 40,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, user_defined_symbols=list(_PUNCTUATION), hard_vocab_limit=False,
-        num_threads=1, minloglevel=2, character_coverage=1.0,
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "spiece.model")
-        with open(path, "wb") as handle:
-            handle.write(model.getvalue())
-        return SiglipTokenizer(vocab_file=path, model_max_length=SIGLIP_TEXT_LENGTH)
 
 
 def _gemma_tokenizer(words) -> Siglip2Tokenizer:
     """A SigLIP 2 tokenizer (Gemma-style BPE, no dummy prefix) whose words, with or without a leading
     ``▁``, are single pieces; special ids as Gemma's (pad 0, eos 1, bos 2, unk 3, mask 4)."""
     vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4}
-    letters = sorted({c for w in words for c in w} | set(_PUNCTUATION) | {"▁"})
+    letters = sorted({c for w in words for c in w} | set(PUNCTUATION) | {"▁"})
     for symbol in letters:
         vocab.setdefault(symbol, len(vocab))
     merges: list[tuple[str, str]] = []
@@ -76,7 +56,7 @@ def _gemma_tokenizer(words) -> Siglip2Tokenizer:
 
 
 def _wordpiece_tokenizer(words) -> BertTokenizer:
-    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_PUNCTUATION])}
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *PUNCTUATION])}
     for word in words:
         vocab.setdefault(word, len(vocab))
     return BertTokenizer(vocab=vocab, model_max_length=52)
@@ -106,10 +86,9 @@ def build_tiny_base(family: str, words=BASIC_WORDS, seed: int = 0):
         )
         return MetaClip2Model(MetaClip2Config(**config.to_dict())).eval(), tokenizer, processor
     if family == "siglip":
-        tokenizer = _sentencepiece_tokenizer(words)
-        config = SiglipConfig(text_config=_siglip_text(tokenizer), vision_config=dict(_TOWER, image_size=32, patch_size=8))
-        processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-        return SiglipModel(config).eval(), tokenizer, processor
+        tokenizer = build_siglip_tokenizer(words)
+        config = tiny_siglip_config(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
+        return SiglipModel(config).eval(), tokenizer, siglip_image_processor(32)
     if family == "siglip2":
         tokenizer = _gemma_tokenizer(words)
         config = Siglip2Config(text_config=_siglip_text(tokenizer), vision_config=dict(_TOWER, patch_size=8, num_patches=16))

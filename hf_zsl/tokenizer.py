@@ -1,4 +1,4 @@
-"""A deterministic CLIP tokenizer built offline from a word list.
+"""Deterministic CLIP and SigLIP tokenizers built offline from a word list.
 
 The tiny CLIPs this package builds (tests, benchmarks, the embedded default) need a tokenizer that
 exists without the Hub. :func:`build_clip_tokenizer` writes a standard CLIP byte-level BPE
@@ -10,17 +10,25 @@ ids depend only on the word list, never on hashing or thread order:
   unknown word can never turn into ``<|endoftext|>`` and end the prompt early);
 * merges are learned on the word list by deterministic BPE (:func:`learn_merges`), so every
   listed word becomes exactly one token.
+
+:func:`build_siglip_tokenizer` trains a SentencePiece unigram model on the word list (seeded, one
+thread, so the same list gives the same ``spiece.model`` bytes in every process).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
 
-from transformers import CLIPTokenizer
+from transformers import CLIPTokenizer, SiglipTokenizer
 
 BOS_TOKEN = "<|startoftext|>"
 EOS_TOKEN = "<|endoftext|>"
 END_OF_WORD = "</w>"
+SIGLIP_TEXT_LENGTH = 64  # SigLIP's text positions; the stock pipeline pads label texts to 64
+PUNCTUATION = (".", ",", "'", "-", ":")
 
 
 def _byte_symbols() -> list[str]:
@@ -109,3 +117,31 @@ def build_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CL
         pad_token=EOS_TOKEN,
         model_max_length=model_max_length,
     )
+
+
+def build_siglip_tokenizer(words: Sequence[str], model_max_length: int = SIGLIP_TEXT_LENGTH) -> SiglipTokenizer:
+    """Build a SigLIP tokenizer over a unigram SentencePiece model trained here on ``words``.
+
+    Training is seeded and single-threaded, so the same ``words`` (in the same order) always give the
+    same model file and ids. Special ids as SigLIP's: pad 0, eos 1 (appended), unk 2, no BOS;
+    :data:`PUNCTUATION` marks are single pieces.
+
+    Args:
+        words: the words the captions and prompts use (lower-case).
+        model_max_length: the text positions of the SigLIP the tokenizer serves.
+    """
+    import sentencepiece
+
+    words = list(words)
+    sentences = [" ".join(words[i : i + 6]) + " ." for i in range(len(words))] + words
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, model_type="unigram", vocab_size=len(words) + 40,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, user_defined_symbols=list(PUNCTUATION), hard_vocab_limit=False,
+        num_threads=1, minloglevel=2, character_coverage=1.0,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "spiece.model")
+        with open(path, "wb") as handle:
+            handle.write(model.getvalue())
+        return SiglipTokenizer(vocab_file=path, model_max_length=model_max_length)

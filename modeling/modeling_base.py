@@ -35,23 +35,27 @@ logger = logging.get_logger(__name__)
 
 WEIGHTS_NAME = "model.safetensors"
 EMBEDDED_BASE = "embedded"
+EMBEDDED_SIGLIP_BASE = "embedded-siglip"
+# The bases shipped inside the hf_zsl package: name → folder under hf_zsl/embedded.
+EMBEDDED_FOLDERS = {EMBEDDED_BASE: "tiny_clip", EMBEDDED_SIGLIP_BASE: "tiny_siglip"}
 
 
 def resolve_base_path(name_or_path: str) -> str:
     """Where the frozen weights named by ``base_model_name_or_path`` live.
 
-    ``"embedded"`` is the tiny CLIP shipped inside the installed ``hf_zsl`` package; it is located
-    without importing ``hf_zsl`` so that remote-code loading keeps working where it is absent.
+    ``"embedded"`` (the tiny CLIP) and ``"embedded-siglip"`` (the tiny SigLIP) are shipped inside the
+    installed ``hf_zsl`` package (:data:`EMBEDDED_FOLDERS`); they are located without importing
+    ``hf_zsl`` so that remote-code loading keeps working where it is absent.
     """
-    if name_or_path != EMBEDDED_BASE:
+    if name_or_path not in EMBEDDED_FOLDERS:
         return name_or_path
     spec = importlib.util.find_spec("hf_zsl")
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(
-            "This checkpoint's base is the tiny CLIP embedded in the hf_zsl package, which is not installed "
+            f"This checkpoint's base {name_or_path!r} is embedded in the hf_zsl package, which is not installed "
             "here. Install hf_zsl, or save the model with save_pretrained(..., include_base_weights=True)."
         )
-    return os.path.join(list(spec.submodule_search_locations)[0], "embedded", "tiny_clip")
+    return os.path.join(list(spec.submodule_search_locations)[0], "embedded", EMBEDDED_FOLDERS[name_or_path])
 
 
 class HfZslPreTrainedModel(PreTrainedModel):

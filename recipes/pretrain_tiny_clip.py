@@ -1,19 +1,21 @@
-"""Pretrain the embedded tiny CLIP on the shapes world (reproducible, seeded, CPU).
+"""Pretrain the embedded tiny CLIP or tiny SigLIP on the shapes world (reproducible, seeded, CPU).
 
     python recipes/pretrain_tiny_clip.py --config recipes/configs/pretrain_tiny_clip.yaml
+    python recipes/pretrain_tiny_clip.py --config recipes/configs/pretrain_tiny_siglip.yaml
     python recipes/pretrain_tiny_clip.py --config recipes/configs/pretrain_tiny_clip.yaml \
         --output-dir /tmp/tiny_clip max_steps=50 num_pairs=5000
 
 Overrides are ``key=value`` pairs (values parsed as YAML) applied on top of the config file.
 Writes config, safetensors weights, tokenizer, image processor and ``training_info.json`` to
-``--output-dir`` (default: the package's ``hf_zsl/embedded/tiny_clip``, what ``"embedded"`` loads).
+``--output-dir`` (default: the package's ``hf_zsl/embedded/tiny_clip``, what ``"embedded"`` loads, or
+``hf_zsl/embedded/tiny_siglip`` for ``family: siglip``, what ``"embedded-siglip"`` loads).
 """
 
 import argparse
 
 import yaml
 
-from hf_zsl.modeling.modeling_base import EMBEDDED_BASE, resolve_base_path
+from hf_zsl.modeling.modeling_base import EMBEDDED_BASE, EMBEDDED_SIGLIP_BASE, resolve_base_path
 from hf_zsl.pretraining import PretrainConfig, pretrain
 
 
@@ -39,11 +41,13 @@ def main() -> None:
         values = yaml.safe_load(f) or {}
     values.update(parse_overrides(args.overrides))
     config = PretrainConfig.from_dict(values)
-    output_dir = args.output_dir or resolve_base_path(EMBEDDED_BASE)
+    default_base = EMBEDDED_SIGLIP_BASE if config.family == "siglip" else EMBEDDED_BASE
+    output_dir = args.output_dir or resolve_base_path(default_base)
     info = pretrain(config, output_dir, progress=not args.quiet)
     print(
         f"pretrained {info['parameters']:,} parameters for {info['steps']} steps in {info['wall_seconds'] / 60:.1f} min "
-        f"(final loss {info['final_loss']:.3f}); saved {info['folder_bytes'] / 1e6:.2f} MB to {output_dir}"
+        f"({info['train_cpu_seconds'] / 60:.1f} CPU min training, {info['num_threads']} thread(s); final loss "
+        f"{info['final_loss']:.3f}; held-out {info['validation']}); saved {info['folder_bytes'] / 1e6:.2f} MB to {output_dir}"
     )
 
 
