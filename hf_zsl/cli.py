@@ -107,7 +107,7 @@ def _add_train(commands) -> None:
     train.add_argument("--dataset", default=SHAPES, help=f"{DATASET_HELP} (default: %(default)s)")
     train.add_argument("--model", default=EMBEDDED_BASE, help="base encoder: folder, Hub id, 'embedded' (tiny CLIP) or 'embedded-siglip' (tiny SigLIP) (default: %(default)s)")
     train.add_argument(
-        "--preset", choices=("paper", "embedded"),
+        "--preset",
         help="the method's settings: 'paper' (the official recipe) or 'embedded' (tuned for the embedded bases) "
         "(default: embedded on 'embedded' / 'embedded-siglip', paper on every other base)",
     )
