@@ -14,6 +14,7 @@ from huggingface_hub import HfApi
 from safetensors.torch import load_file, save_file
 from transformers import AutoImageProcessor, AutoTokenizer, PreTrainedModel
 from transformers.utils import cached_file, logging
+from transformers.utils.hub import convert_file_size_to_int
 
 from .checkpoint import (
     check_against_model,
@@ -375,6 +376,14 @@ class HfZslPreTrainedModel(PreTrainedModel):
         state_dict = kwargs.pop("state_dict", None)
         if state_dict is None:
             state_dict = self.state_dict() if include_base_weights else self.learned_state_dict()
+        size = sum(t.numel() * t.element_size() for t in state_dict.values())
+        kwargs.setdefault("max_shard_size", "50GB")  # what is checked here is what transformers shards by
+        if size > convert_file_size_to_int(kwargs["max_shard_size"]):  # checked before anything is written
+            raise ValueError(
+                f"The weights take {size / 2**30:.1f} GiB, more than max_shard_size ({kwargs['max_shard_size']}): hf_zsl "
+                "writes and checks one model.safetensors. Pass a larger max_shard_size, or save without "
+                "include_base_weights (the base then loads from base_model_name_or_path)."
+            )
         self.config.base_weights_included = include_base_weights
         self.config.saved_state_sha256 = state_digest(state_dict)
         self.config.base_weights_sha256, self.config.base_weights_dtype = self.base_fingerprint()
@@ -404,7 +413,7 @@ class HfZslPreTrainedModel(PreTrainedModel):
         revision: str | None = None,
         create_pr: bool = False,
         include_base_weights: bool = False,
-        max_shard_size: int | str = "5GB",
+        max_shard_size: int | str = "50GB",
     ):
         """Upload what :meth:`save_pretrained` writes — model card included — to the Hub repo ``repo_id``.
 

@@ -198,3 +198,13 @@ def test_a_config_saved_before_base_families_is_explained(saved_coop):
     path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match="saved by hf_zsl before any CLIP-family base"):
         AutoModelForZeroShotImageClassification.from_pretrained(saved_coop)
+
+
+def test_weights_that_would_be_sharded_are_refused_before_writing(tiny_base, tmp_path):
+    """hf_zsl writes and checks one model.safetensors: a shard index would make the folder unloadable."""
+    model = hf_zsl.build("zeroshot", tiny_base)
+    with pytest.raises(ValueError, match="more than max_shard_size"):
+        model.save_pretrained(tmp_path / "sharded", include_base_weights=True, max_shard_size="100KB")
+    assert not (tmp_path / "sharded").exists() or not os.listdir(tmp_path / "sharded")
+    model.save_pretrained(tmp_path / "whole", include_base_weights=True)
+    AutoModelForZeroShotImageClassification.from_pretrained(tmp_path / "whole")
