@@ -3,8 +3,14 @@
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .encoder_base import TextLayout, in_context_ids
-from .prompting import PIPELINE_HYPOTHESIS_TEMPLATE, TemplateIds, check_template_composes, template_token_ids
+from .encoder_base import TextLayout
+from .prompting import (
+    PIPELINE_HYPOTHESIS_TEMPLATE,
+    TemplateIds,
+    check_template_composes,
+    name_token_ids,
+    template_token_ids,
+)
 
 
 def class_token_ids(tokenizer, class_names: list[str]) -> list[list[int]]:
@@ -16,7 +22,7 @@ def class_token_ids(tokenizer, class_names: list[str]) -> list[list[int]]:
     """
     if isinstance(class_names, str) or not class_names or not all(isinstance(name, str) for name in class_names):
         raise ValueError(f"class_names must be a non-empty list of class-name strings, got {class_names!r}.")
-    token_ids = [in_context_ids(tokenizer, name) for name in class_names]
+    token_ids = [list(ids) for ids in name_token_ids(tokenizer, class_names)]
     first_seen: dict[tuple, int] = {}
     for position, ids in enumerate(map(tuple, token_ids)):
         if not ids:

@@ -43,8 +43,9 @@ def pooled_projection(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-def _ids(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+def text_ids(tokenizer, text: str) -> list[int]:
+    """The ids of ``text`` on its own, special tokens excluded (``[]`` for blank text)."""
+    return tokenizer(text, add_special_tokens=False)["input_ids"] if text.strip() else []
 
 
 def _drop_prefix(ids: list[int], prefix: list[int]) -> list[int] | None:
@@ -62,9 +63,9 @@ def in_context_ids(tokenizer, text: str) -> list[int]:
     alone; a tokenizer without a dummy prefix (Gemma, SigLIP 2) marks a word after a space
     differently from a word that starts the text, and a label is always inside a prompt.
     """
-    anchor = _ids(tokenizer, _CONTEXT_WORD)
-    ids = _drop_prefix(_ids(tokenizer, f"{_CONTEXT_WORD} {text}"), anchor)
-    return ids if ids is not None else _ids(tokenizer, text)
+    anchor = text_ids(tokenizer, _CONTEXT_WORD)
+    ids = _drop_prefix(text_ids(tokenizer, f"{_CONTEXT_WORD} {text}"), anchor)
+    return ids if ids is not None else text_ids(tokenizer, text)
 
 
 @dataclass
@@ -100,14 +101,14 @@ class TextLayout:
     def from_tokenizer(cls, tokenizer, max_length: int, pad_to: int | None) -> TextLayout:
         """Read the layout off ``tokenizer`` by tokenizing a probe with and without special tokens."""
         probe = "a photo"
-        plain, full = _ids(tokenizer, probe), tokenizer(probe)["input_ids"]
+        plain, full = text_ids(tokenizer, probe), tokenizer(probe)["input_ids"]
         start = next((i for i in range(len(full) - len(plain) + 1) if full[i : i + len(plain)] == plain), None)
         if start is None:
             raise ValueError(f"Could not find {probe!r}'s ids {plain} inside its ids with special tokens {full}.")
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad is None:
             raise ValueError("The tokenizer has neither a pad nor an end-of-text token; set tokenizer.pad_token.")
-        filler = _ids(tokenizer, _CONTEXT_WORD)[-1]
+        filler = text_ids(tokenizer, _CONTEXT_WORD)[-1]
         words = ("red", "photo", "circle")
         return cls(
             prefix_ids=full[:start],
@@ -118,7 +119,7 @@ class TextLayout:
             max_length=max_length,
             attention_mask="attention_mask" in tokenizer.model_input_names,
             filler_id=int(filler),
-            labels_in_context=any(in_context_ids(tokenizer, w) != _ids(tokenizer, w) for w in words),
+            labels_in_context=any(in_context_ids(tokenizer, w) != text_ids(tokenizer, w) for w in words),
         )
 
     def to_dict(self) -> dict:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .encoder_base import TextLayout, in_context_ids
+from .encoder_base import TextLayout, in_context_ids, text_ids
 
 PIPELINE_HYPOTHESIS_TEMPLATE = "This is a photo of {}."
 
@@ -40,13 +40,10 @@ def template_token_ids(tokenizer, template: str) -> TemplateIds:
         raise ValueError(f"A prompt template must be a string with exactly one '{{}}', got {template!r}.")
     before, after = template.split("{}")
 
-    def ids(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"] if text.strip() else []
-
     probe = in_context_ids(tokenizer, "photo")
     with_suffix = in_context_ids(tokenizer, "photo" + after) if after.strip() else probe
-    suffix = with_suffix[len(probe) :] if with_suffix[: len(probe)] == probe else ids(after)
-    return [ids(before.rstrip()), suffix]
+    suffix = with_suffix[len(probe) :] if with_suffix[: len(probe)] == probe else text_ids(tokenizer, after)
+    return [text_ids(tokenizer, before.rstrip()), suffix]
 
 
 def check_template_composes(tokenizer, template: str, ids: TemplateIds) -> None:
